@@ -1,0 +1,113 @@
+"""The ``mine-and-retrain`` Prefect flow: the service, round after round.
+
+    python -m flows.mine_and_retrain --rounds 2 --run-dir runs/demo   # same as `hardmine run`
+
+Round 0 trains a fresh CNN on MNIST only; ``rounds`` counts the retraining
+rounds after it (``rounds=2`` makes rounds 0, 1 and 2). Every round:
+
+1. train   -- round k >= 1 continues from ``models/current.keras`` on MNIST
+              mixed on the fly with the bank (``mix_fraction`` of each batch);
+2. mine    -- generate ``synthetic_per_round`` digits split over (digit,
+              jitter) cells by the previous round's errors, predict them with
+              the round's model, drop invalid ones, select by ``strategy``
+              (at most ``mine_cap``), record the next round's split;
+3. store   -- append the selection to the bank under ``key=round-<k>``;
+4. evaluate -- MNIST val/test accuracy, accuracy per jitter on the fixed
+              synthetic evaluation set;
+5. promote -- the promotion guard (``promote_tolerance``);
+6. report  -- artifacts, then the ``metrics.csv`` row that marks the round done.
+
+Rerunning on the same ``run_dir`` resumes after the last completed round.
+Parameters are checked (ranges, preset, strategy, MNIST path, bank file)
+before round 0 starts; a bad one fails the run with one line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from prefect import flow, get_run_logger
+
+from flows import report
+from flows.rundir import RunDir
+from flows.settings import DEFAULTS as D, check_inputs, make_settings
+from flows.tasks import evaluate_round, mine_round, promote_round, report_round, store_round, train_round
+
+FLOW_NAME = "mine-and-retrain"
+
+
+@flow(name=FLOW_NAME, flow_run_name="mine-and-retrain-{rounds}-rounds-{strategy}", log_prints=True)
+def mine_and_retrain(
+    rounds: int = D.rounds,
+    epochs_per_round: int = D.epochs_per_round,
+    synthetic_per_round: int = D.synthetic_per_round,
+    jitter: tuple[float, ...] = D.jitter,
+    mix_fraction: float = D.mix_fraction,
+    preset: str = D.preset,
+    strategy: str = D.strategy,
+    mine_cap: int = D.mine_cap,
+    margin: float = D.margin,
+    budget_floor: float = D.budget_floor,
+    promote_tolerance: float = D.promote_tolerance,
+    eval_per_cell: int = D.eval_per_cell,
+    seed: int = D.seed,
+    run_dir: str = D.run_dir,
+    bank_path: str | None = D.bank_path,
+    mnist_path: str | None = D.mnist_path,
+    mnist_limit: int | None = D.mnist_limit,
+) -> str:
+    """Mine the synthetic digits the CNN gets wrong and retrain on them; returns
+    the path of ``metrics.csv``. Parameters: see ``hardmine run --help``."""
+    s = make_settings(dict(locals()))
+    check_inputs(s)
+    log = get_run_logger()
+    rd = RunDir(s.run_dir).make()
+    first = rd.next_round()
+    total = s.rounds + 1
+    if first > 0:
+        restored = rd.restore_current()
+        log.info("resuming %s after round %d (current model: round %s)", rd.root, first - 1, restored)
+    if first >= total:
+        log.info("%s already has rounds 0..%d; nothing to do", rd.root, first - 1)
+        return str(rd.metrics)
+    progress = report.start_progress(first, total)
+    for k in range(first, total):
+        trained = train_round(s, k)
+        mined = mine_round(s, k, trained["model"])
+        stored = store_round(s, k, mined["mined"])
+        scores = evaluate_round(s, k, trained["model"])
+        promoted = promote_round(s, k, trained["model"], scores["val_acc"])
+        row = round_row(k, trained, mined, stored, scores, promoted)
+        report_round(s, k, row, mined["mined_by_cell"])
+        report.update_progress(progress, k + 1, total)
+        log.info("round %d done: val_acc %.4f, mined %d, bank %d, promoted %s",
+                 k, scores["val_acc"], stored["stored"], stored["bank_size"], promoted["promoted"])
+    return str(rd.metrics)
+
+
+# Stage name -> its result dict, for the seconds_<stage> columns.
+STAGES = ("train", "mine", "store", "evaluate", "promote")
+
+
+def round_row(k: int, trained: dict, mined: dict, stored: dict, scores: dict, promoted: dict) -> dict:
+    """One metrics.csv row from the stages' results."""
+    evaluated = {name: value for name, value in scores.items() if name != "seconds"}
+    seconds = dict(zip(STAGES, (trained, mined, stored, scores, promoted)))
+    return {
+        "round": k, **evaluated,
+        "generated": mined["generated"], "invalid": mined["invalid"],
+        "wrong": mined["wrong"], "mined": stored["stored"], "bank_size": stored["bank_size"],
+        "promoted": bool(promoted["promoted"]), "current_round": promoted["current_round"],
+        **{f"seconds_{name}": round(result["seconds"], 2) for name, result in seconds.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flows.mine_and_retrain [options]``: ``hardmine run`` by another name."""
+    from flows.cli import cli
+    cli.main(args=["run", *(sys.argv[1:] if argv is None else argv)],
+             prog_name="python -m flows.mine_and_retrain")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The flow's parameters: typed defaults, range checks, and the checks that
+need the file system (MNIST path, bank file) -- all before any training.
+
+    python -c "from flows.settings import FlowSettings; print(FlowSettings())"
+
+``FlowSettings`` is the single source of the flow's defaults: the flow's
+signature, ``hardmine run``'s options and ``hardmine serve``'s deployment
+parameters are all built from its fields (the ``help`` metadata is the
+option's ``--help`` text). The defaults make a useful run on a 2-core CPU in
+well under an hour (measured figures in ``docs/flows.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from flows.select import STRATEGIES
+from miner.config import HardmineError, checked_replace, require
+
+WHERE = "mine-and-retrain"
+
+# The notebook's jitter radii (pixels of pen-stroke jitter).
+NOTEBOOK_JITTER = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
+# Mining seeds are derived as seed * 2**16 + round and must stay < 2**62
+# (miner refuses larger ones: they are reserved for the evaluation set).
+MAX_SEED = 2**40
+MAX_ROUNDS = 2**16 - 1
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """Every parameter of the ``mine-and-retrain`` flow."""
+
+    rounds: int = _opt(3, "retraining rounds after round 0 (MNIST only); rounds=2 makes rounds 0, 1, 2")
+    epochs_per_round: int = _opt(2, "training epochs per round (>= 1)")
+    synthetic_per_round: int = _opt(
+        20_000, "synthetic digits generated per round, split over (digit, jitter) cells")
+    jitter: tuple[float, ...] = _opt(
+        NOTEBOOK_JITTER, "jitter radii in pixels, comma-separated (each in [0, 8])")
+    mix_fraction: float = _opt(
+        0.25, "fraction of each training batch drawn from the bank, in [0, 1); 0 = MNIST only")
+    preset: str = _opt("seed", "CNN preset of model.cnn (seed|strong)")
+    strategy: str = _opt(
+        "misclassified", f"which synthetic digits to store ({'|'.join(STRATEGIES)})")
+    mine_cap: int = _opt(
+        4_000, "most cases stored in the bank per round, the same for every strategy")
+    margin: float = _opt(
+        0.5, "strategy=margin: store cases whose true-class probability is below this, in (0, 1]")
+    budget_floor: float = _opt(
+        0.2, "share of the budget split evenly over cells so none starves, in [0, 1]")
+    promote_tolerance: float = _opt(
+        0.002, "a round becomes current unless its val accuracy is lower by more than this")
+    eval_per_cell: int = _opt(
+        50, "digits per (digit, jitter) cell of the fixed synthetic evaluation set")
+    seed: int = _opt(0, "seed of training and mining, in [0, 2**40)")
+    run_dir: str = _opt("runs/default", "run directory: metrics.csv, models/, plots; rerun to resume")
+    bank_path: str | None = _opt(None, "hard-case bank (HDF5); default RUN_DIR/bank.h5", option="--bank")
+    mnist_path: str | None = _opt(
+        None, "MNIST .npz; default $HARDMINE_MNIST, else the Keras cache/download", option="--mnist")
+    mnist_limit: int | None = _opt(
+        None, "train on the first N MNIST training images only (smoke tests)")
+
+    def __post_init__(self) -> None:
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            require(low <= value <= high,
+                    f"{WHERE}: {name}={value} is out of range; use a value in [{low}, {high}]")
+        require(0 <= self.mix_fraction < 1,
+                f"{WHERE}: mix_fraction={self.mix_fraction} must be in [0, 1); "
+                "use 0 for MNIST only")
+        require(0 < self.margin <= 1, f"{WHERE}: margin={self.margin} must be in (0, 1]")
+        require(len(self.jitter) > 0 and all(0 <= j <= 8 for j in self.jitter)
+                and len(set(self.jitter)) == len(self.jitter),
+                f"{WHERE}: jitter={list(self.jitter)} must be distinct radii in [0, 8], "
+                "e.g. 0,0.5,1,2,3,4,5")
+        require(self.strategy in STRATEGIES,
+                f"{WHERE}: unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        require(bool(self.run_dir), f"{WHERE}: run_dir is empty; give a directory")
+
+    # Paths the flow derives from the settings.
+    @property
+    def bank(self) -> Path:
+        return Path(self.bank_path) if self.bank_path else Path(self.run_dir) / "bank.h5"
+
+    def as_params(self) -> dict[str, Any]:
+        """Flow parameters as JSON-friendly values (lists, not tuples)."""
+        out = dataclasses.asdict(self)
+        out["jitter"] = list(self.jitter)
+        return out
+
+
+# name, low, high (inclusive) for the numeric fields with plain bounds.
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("rounds", 0, MAX_ROUNDS),
+    ("epochs_per_round", 1, 1000),
+    ("synthetic_per_round", 1, 10_000_000),
+    ("mine_cap", 1, 10_000_000),
+    ("budget_floor", 0.0, 1.0),
+    ("promote_tolerance", 0.0, 1.0),
+    ("eval_per_cell", 1, 10_000),
+    ("seed", 0, MAX_SEED - 1),
+    ("mnist_limit", 1, 10_000_000),
+)
+
+DEFAULTS = FlowSettings()
+
+
+def make_settings(overrides: Mapping[str, Any], where: str = WHERE) -> FlowSettings:
+    """Defaults with ``overrides`` applied by name: unknown names, wrong types
+    and out-of-range values raise :class:`HardmineError` (one line)."""
+    return checked_replace(DEFAULTS, overrides, where)
+
+
+def check_inputs(settings: FlowSettings) -> None:
+    """The checks that read the disk or the model registry; run before round 0.
+
+    An unreadable MNIST path, a bank file that is not a bank, an unknown preset
+    or a run directory that cannot be created stop the run with one line.
+    """
+    from model.cnn import PRESETS  # imports Keras: only here, not at import time
+    require(settings.preset in PRESETS,
+            f"{WHERE}: unknown preset {settings.preset!r}; use one of {', '.join(PRESETS)}")
+    mnist = settings.mnist_path
+    if mnist is not None:
+        require(os.path.exists(mnist) and os.access(mnist, os.R_OK),
+                f"{WHERE}: cannot read MNIST path {mnist!r}; give a readable mnist.npz, IDX "
+                "directory or train.csv, or drop --mnist to use $HARDMINE_MNIST / the Keras cache")
+    if settings.bank.exists():
+        from store import check_bank
+        check_bank(settings.bank)
+    try:
+        Path(settings.run_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HardmineError(
+            f"{WHERE}: cannot create run_dir {settings.run_dir!r} ({exc.strerror}); "
+            "choose a writable directory") from None

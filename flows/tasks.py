@@ -1,0 +1,240 @@
+"""The stages of one round, one Prefect ``@task`` each: train, mine (generate,
+predict, select), store, evaluate, promote, report.
+
+    python -m flows.mine_and_retrain --help      # the flow that calls them
+
+Tasks take the flow's :class:`~flows.settings.FlowSettings` and the round
+number ``k`` and return paths and small metrics dicts, never models or arrays:
+everything heavy goes through files in the run directory (``flows.rundir``),
+which is also what makes a killed run resumable. Every task reports its own
+wall time as ``seconds``. ``store`` and ``report`` retry: the bank's writer lock
+and the Prefect API are the stages where a failure can be transient.
+
+Logs of our packages (``miner``, ``store``, ``model``) and Keras' progress lines
+(absl) are forwarded to the task's Prefect run logger while a task runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from flows import budget, report
+from flows.rundir import RunDir, accepts, promote_copy
+from flows.select import select
+from flows.settings import FlowSettings
+
+FORWARDED_LOGGERS = ("miner", "store", "model", "absl")
+# mining seed of round k: distinct per (seed, round), far below miner's reserved range
+SEED_STRIDE = 2**16
+
+
+def mining_seed(seed: int, k: int) -> int:
+    return seed * SEED_STRIDE + k
+
+
+class _Forward(logging.Handler):
+    def __init__(self, target: logging.LoggerAdapter) -> None:
+        super().__init__(logging.INFO)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.log(record.levelno, "%s: %s", record.name, record.getMessage())
+
+
+@contextmanager
+def run_logs() -> Iterator[logging.LoggerAdapter]:
+    """The task's run logger, with our packages' loggers forwarded into it."""
+    logger = get_run_logger()
+    handler = _Forward(logger)
+    saved = []
+    for name in FORWARDED_LOGGERS:
+        source = logging.getLogger(name)
+        saved.append((source, source.level))
+        source.setLevel(logging.INFO)
+        source.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        for source, level in saved:
+            source.removeHandler(handler)
+            source.setLevel(level)
+
+
+def _mnist(s: FlowSettings):
+    """MNIST as the flow uses it: ``mnist_limit`` cuts the training split only."""
+    import dataclasses
+    from model.data import load_mnist
+    data = load_mnist(s.mnist_path)
+    if s.mnist_limit is not None:
+        data = dataclasses.replace(data, x_train=data.x_train[:s.mnist_limit],
+                                   y_train=data.y_train[:s.mnist_limit])
+    return data
+
+
+def _load(path: str):
+    import keras
+    return keras.models.load_model(path)
+
+
+def _bank_size(s: FlowSettings) -> int:
+    from store import Bank
+    if not s.bank.exists():
+        return 0
+    with Bank.open(s.bank) as bank:
+        return len(bank)
+
+
+@task(task_run_name="train-round-{k}", cache_policy=NONE)
+def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
+    """Round 0: a fresh ``preset`` CNN on MNIST. Round k >= 1: continue from
+    ``models/current.keras`` on MNIST mixed with the bank."""
+    from keras import config as keras_config
+    from model.train import TrainConfig, train
+    from miner.config import checked_replace
+    rd = RunDir(s.run_dir)
+    start = time.perf_counter()
+    with run_logs() as log:
+        keras_config.disable_interactive_logging()  # progress lines -> absl -> run log
+        mixing = k >= 1 and s.mix_fraction > 0 and _bank_size(s) > 0
+        cfg = checked_replace(TrainConfig(), {
+            "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
+            "mix_fraction": s.mix_fraction if mixing else 0.0,
+        }, f"mine-and-retrain round {k}")
+        init = str(rd.current) if k >= 1 else None
+        log.info("round %d: training %s for %d epoch(s) from %s, bank mix %.2f",
+                 k, s.preset, s.epochs_per_round, init or "scratch", cfg.mix_fraction)
+        result = train(cfg, _mnist(s), str(rd.model(k)),
+                       bank_path=str(s.bank) if mixing else None, init_model=init, log=log.info)
+    return {"model": str(rd.model(k)), "seconds": time.perf_counter() - start,
+            "train_acc": float(result.get("train_acc", np.nan)) if isinstance(result, dict) else np.nan}
+
+
+@task(task_run_name="mine-round-{k}", cache_policy=NONE)
+def mine_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
+    """Generate the round's budget of synthetic digits, predict them with the
+    round's model, drop invalid ones, select by strategy, stage them in
+    ``mined/round-<k>.npz``; record the next round's budget split."""
+    import miner
+    from model.evaluate import predict_proba
+    rd = RunDir(s.run_dir)
+    start = time.perf_counter()
+    with run_logs() as log:
+        if rd.budget(k).exists():
+            counts = budget.read_budget(rd.budget(k))
+        else:  # round 0: nothing known yet
+            counts = budget.uniform_budget(len(s.jitter), s.synthetic_per_round)
+            budget.write_budget(rd.budget(k), budget.budget_table(counts, s.jitter))
+        labels, radii, jitter_index = budget.expand(counts, s.jitter)
+        seed = mining_seed(s.seed, k)
+        images, records = miner.generate(labels, radii, seed)  # (N, 28, 28) uint8
+        probs = predict_proba(_load(model_path), images)  # (N, 10) float32
+        pred = probs.argmax(axis=1).astype(np.uint8)
+        valid = miner.is_valid(records)
+        chosen = select(s.strategy, probs, labels, valid, s.mine_cap, s.margin, seed=seed)
+        _stage(rd.mined(k), images[chosen], labels[chosen], pred[chosen], probs[chosen],
+               records[chosen], jitter_index[chosen])
+
+        wrong = pred != labels
+        errors, generated = budget.cell_errors(labels[valid], jitter_index[valid], wrong[valid],
+                                               len(s.jitter))
+        nxt = budget.split_budget(budget.error_rate(errors, generated),
+                                  s.synthetic_per_round, s.budget_floor)
+        budget.write_budget(rd.budget(k + 1), budget.budget_table(nxt, s.jitter, errors, generated))
+        _, mined_cells = budget.cell_errors(labels[chosen], jitter_index[chosen],
+                                            np.zeros(len(chosen), bool), len(s.jitter))
+        log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d)",
+                 k, len(labels), int((~valid).sum()), int(wrong[valid].sum()), len(chosen),
+                 s.strategy, s.mine_cap)
+    return {"mined": str(rd.mined(k)), "generated": len(labels), "invalid": int((~valid).sum()),
+            "wrong": int(wrong[valid].sum()), "selected": len(chosen),
+            "mined_by_cell": mined_cells.tolist(), "seconds": time.perf_counter() - start}
+
+
+def _stage(path, images, labels, pred, probs, records, jitter_index) -> None:
+    """Write the selected digits atomically (a kill never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, images=images, labels=labels, pred=pred, probs=probs, records=records,
+                 jitter_index=jitter_index)
+    tmp.replace(path)
+
+
+@task(task_run_name="store-round-{k}", cache_policy=NONE, retries=3, retry_delay_seconds=2)
+def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
+    """Append the staged digits to the bank under ``key=round-<k>`` (a rerun of
+    the round is a no-op, so resumed runs never duplicate cases)."""
+    from store import Bank
+    start = time.perf_counter()
+    with run_logs() as log, np.load(mined_path) as f:
+        with Bank.open(s.bank, mode="a") as bank:
+            ids = bank.append(f["images"], f["labels"], f["pred"], f["probs"],
+                              params=f["records"], round=k, model_id=f"round-{k}",
+                              source="synthetic", key=f"round-{k}")
+            size = len(bank)
+        log.info("round %d: bank %s holds %d cases (%d from this round)", k, s.bank, size, len(ids))
+    return {"stored": len(ids), "bank_size": size, "seconds": time.perf_counter() - start}
+
+
+@task(task_run_name="evaluate-round-{k}", cache_policy=NONE)
+def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
+    """MNIST validation/test accuracy and accuracy per jitter on the fixed
+    synthetic evaluation set."""
+    import miner
+    from model.evaluate import evaluate
+    start = time.perf_counter()
+    with run_logs() as log:
+        synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
+        scores = evaluate(_load(model_path), _mnist(s), synthetic=synthetic)
+        log.info("round %d: %s", k, ", ".join(f"{n}={v:.4f}" for n, v in _flat(scores).items()))
+    return {**_flat(scores), "seconds": time.perf_counter() - start}
+
+
+def _flat(scores: dict[str, Any]) -> dict[str, float]:
+    """evaluate()'s dict with nested per-jitter dicts flattened to ``name_<key>``."""
+    out = {}
+    for name, value in scores.items():
+        if isinstance(value, dict):
+            out.update({f"{name}_{key}": float(v) for key, v in value.items()})
+        elif np.isscalar(value):
+            out[name] = float(value)
+    return out
+
+
+@task(task_run_name="promote-round-{k}", cache_policy=NONE)
+def promote_round(s: FlowSettings, k: int, model_path: str, val_acc: float) -> dict[str, Any]:
+    """The promotion guard: the round's model becomes ``models/current.keras``
+    unless its validation accuracy is worse than the current one's by more than
+    ``promote_tolerance``. Every round's model stays in ``models/`` either way."""
+    rd = RunDir(s.run_dir)
+    start = time.perf_counter()
+    with run_logs() as log:
+        current_round, current_val = rd.current_state()
+        promoted = accepts(val_acc, current_val, s.promote_tolerance)
+        if promoted:
+            promote_copy(rd.model(k), rd.current)
+            current_round = k
+        log.info("round %d: val_acc %.4f vs current %s -> %s", k, val_acc,
+                 "none" if current_val is None else f"{current_val:.4f} (round {current_round})",
+                 "promoted" if promoted else "kept, not promoted")
+    return {"promoted": promoted, "current_round": current_round,
+            "seconds": time.perf_counter() - start}
+
+
+@task(task_run_name="report-round-{k}", cache_policy=NONE, retries=2, retry_delay_seconds=5)
+def report_round(s: FlowSettings, k: int, row: dict[str, Any],
+                 mined_by_cell: list[list[int]]) -> str:
+    """Publish the round's artifacts, then write its metrics row: the row is the
+    mark that the round is complete, so it is written last."""
+    import pandas as pd
+    rd = RunDir(s.run_dir)
+    rows = pd.concat([rd.rows(), pd.DataFrame([row])], ignore_index=True)
+    report.publish_round(row, report.mined_frame(np.asarray(mined_by_cell), s.jitter), rows)
+    return str(rd.append_row(row))
