@@ -17,7 +17,8 @@ rounds after it (``rounds=2`` makes rounds 0, 1 and 2). Every round:
 5. promote -- the promotion guard (``promote_tolerance``);
 6. report  -- artifacts, then the ``metrics.csv`` row that marks the round done.
 
-Rerunning on the same ``run_dir`` resumes after the last completed round.
+Rerunning on the same ``run_dir`` resumes after the last completed round
+(``{date}`` in ``run_dir`` is the run's scheduled date: one directory a night).
 Parameters are checked (ranges, preset, strategy, MNIST path, bank file)
 before round 0 starts; a bad one fails the run with one line.
 """
@@ -26,10 +27,10 @@ from __future__ import annotations
 
 import sys
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 
 from flows import report
-from flows.rundir import RunDir
+from flows.rundir import RunDir, expand_run_dir
 from flows.settings import DEFAULTS as D, check_inputs, make_settings
 from flows.tasks import evaluate_round, mine_round, promote_round, report_round, store_round, train_round
 
@@ -58,7 +59,9 @@ def mine_and_retrain(
 ) -> str:
     """Mine the synthetic digits the CNN gets wrong and retrain on them; returns
     the path of ``metrics.csv``. Parameters: see ``hardmine run --help``."""
-    s = make_settings(dict(locals()))
+    params = dict(locals())
+    params["run_dir"] = expand_run_dir(run_dir, runtime.flow_run.scheduled_start_time)
+    s = make_settings(params)
     check_inputs(s)
     log = get_run_logger()
     rd = RunDir(s.run_dir).make()

@@ -21,8 +21,11 @@ import click
 from flows.settings import DEFAULTS, FlowSettings, check_inputs, make_settings
 from miner.config import parse_overrides
 
+# The deployment, as prefect.yaml describes it too (tests/test_flow_cli.py keeps them equal).
 DEPLOYMENT = "nightly"
-DEFAULT_CRON = "0 2 * * *"  # 02:00 every night, server time zone
+DEFAULT_CRON = "0 2 * * *"  # 02:00 every night (UTC)
+# One run directory a night ({date} = scheduled date), one bank growing across nights.
+NIGHTLY_PARAMS = {"run_dir": "runs/nightly/{date}", "bank_path": "runs/nightly/bank.h5"}
 
 # Python type of a field -> click type of its option (tuples are given comma-separated).
 CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
@@ -73,18 +76,22 @@ def run(**options) -> None:
 
 @click.command()
 @click.option("--cron", default=DEFAULT_CRON, show_default=True,
-              help="schedule of the deployment (cron syntax, server time zone)")
+              help="schedule of the deployment (cron syntax, UTC)")
 @click.option("--name", default=DEPLOYMENT, show_default=True, help="deployment name")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="default flow parameter of the deployment, e.g. run_dir=runs/nightly (repeatable)")
+              help="default flow parameter of the deployment, e.g. rounds=2 (repeatable); "
+                   f"run_dir and bank_path default to {NIGHTLY_PARAMS['run_dir']} and "
+                   f"{NIGHTLY_PARAMS['bank_path']}")
 def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
     """Serve the deployment mine-and-retrain/nightly from this process.
 
-    Needs a Prefect API (PREFECT_API_URL, e.g. `prefect server start`). Runs
-    come from the cron schedule or from `prefect deployment run
-    mine-and-retrain/nightly --param rounds=1`. Stop with Ctrl-C.
+    Needs a Prefect API (PREFECT_API_URL, e.g. from `prefect server start`).
+    Runs come from the cron schedule or from `prefect deployment run
+    mine-and-retrain/nightly --param rounds=1`, one at a time (they share the
+    bank). Stop with Ctrl-C.
     """
-    overrides = parse_overrides(params, "hardmine serve")
+    overrides = {**NIGHTLY_PARAMS, **parse_overrides(params, "hardmine serve")}
     settings = make_settings(overrides, "hardmine serve")
     from flows.mine_and_retrain import mine_and_retrain
-    mine_and_retrain.serve(name=name, cron=cron, parameters={k: settings.as_params()[k] for k in overrides})
+    parameters = {k: v for k, v in settings.as_params().items() if k in overrides}
+    mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)

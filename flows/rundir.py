@@ -4,6 +4,7 @@
 
 Layout of ``RUN_DIR``::
 
+    run.id                  this run's identity: bank keys are ``<run id>/round-<k>``
     metrics.csv             one row per completed round (the row is the commit mark)
     models/round-<k>.keras  every round's model, promoted or not
     models/current.keras    the promoted model the next round continues from
@@ -15,8 +16,12 @@ Layout of ``RUN_DIR``::
 Resume rule: a round is completed when its metrics row is written, and the row
 is written last. A rerun starts at the first round without a row; stages of a
 half-done round are redone (the bank append is keyed by round, so the cases of
-a round are stored exactly once), and ``models/current.keras`` is first put
-back to the last promoted completed round.
+a round are stored exactly once, even in a bank shared by several runs), and
+``models/current.keras`` is first put back to the last promoted completed round.
+
+``run_dir`` may contain ``{date}``: it becomes the flow run's scheduled date
+(UTC, ``YYYY-MM-DD``), so the nightly deployment makes one directory a night
+and a rerun on the same day resumes it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +74,18 @@ class RunDir:
         for sub in ("models", "budget", "mined", "plots"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return self
+
+    def run_id(self) -> str:
+        """This run's identity, created on first use and kept for resumes."""
+        path = self.root / "run.id"
+        if not path.exists():
+            tmp = path.with_name("run.id.tmp")
+            tmp.write_text(uuid.uuid4().hex[:12] + "\n")
+            os.replace(tmp, path)
+        return path.read_text().strip()
+
+    def bank_key(self, k: int) -> str:
+        return f"{self.run_id()}/round-{k}"
 
     # ---- metrics.csv
     def rows(self) -> pd.DataFrame:
@@ -112,6 +131,11 @@ class RunDir:
             return None
         promote_copy(self.model(k), self.current)
         return k
+
+
+def expand_run_dir(run_dir: str, when: datetime) -> str:
+    """``run_dir`` with ``{date}`` replaced by ``when``'s date (YYYY-MM-DD)."""
+    return run_dir.replace("{date}", when.strftime("%Y-%m-%d"))
 
 
 def promote_copy(src: Path, dst: Path) -> None:

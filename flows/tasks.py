@@ -169,15 +169,16 @@ def _stage(path, images, labels, pred, probs, records, jitter_index) -> None:
 
 @task(task_run_name="store-round-{k}", cache_policy=NONE, retries=3, retry_delay_seconds=2)
 def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
-    """Append the staged digits to the bank under ``key=round-<k>`` (a rerun of
-    the round is a no-op, so resumed runs never duplicate cases)."""
+    """Append the staged digits to the bank under ``key=<run id>/round-<k>`` (a
+    rerun of the round is a no-op, so resumed runs never duplicate cases)."""
     from store import Bank
+    key = RunDir(s.run_dir).bank_key(k)
     start = time.perf_counter()
     with run_logs() as log, np.load(mined_path) as f:
         with Bank.open(s.bank, mode="a") as bank:
             ids = bank.append(f["images"], f["labels"], f["pred"], f["probs"],
                               params=f["records"], round=k, model_id=f"round-{k}",
-                              source="synthetic", key=f"round-{k}")
+                              source="synthetic", key=key)
             size = len(bank)
         log.info("round %d: bank %s holds %d cases (%d from this round)", k, s.bank, size, len(ids))
     return {"stored": len(ids), "bank_size": size, "seconds": time.perf_counter() - start}
