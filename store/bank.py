@@ -1,0 +1,246 @@
+"""The hard-case bank: one writer appends atomically, any number of readers read.
+
+    python -c "from store import Bank; b = Bank.open('bank.h5'); print(len(b), b.table().head())"
+
+Every change (append, compaction, prune) writes new immutable shard files and
+then commits by atomically replacing the main file (``store.layout``). One
+writer at a time holds ``flock`` on ``<bank>.lock``; readers never lock and see
+the bank as of the moment they opened it.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from miner.config import HardmineError, checked_replace
+from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir,
+                          write_manifest)
+from store.retention import POLICIES, keep_ids
+from store.schema import SOURCES, build_rows
+from store.shards import Snapshot, merged_parts, write_shard
+
+COMPRESSIONS = {"none": None, "lzf": "lzf", "gzip": "gzip"}
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    chunk_rows: int = 4096  # rows per HDF5 chunk; 4096 rows of images = 3.2 MB
+    compression: str = "none"  # none|lzf|gzip; none appends 5x faster (docs/store.md)
+    compact_below: int = 8192  # a shard with fewer rows is "small"...
+    compact_at: int = 16  # ...and this many small shards are merged into one
+    max_cases: int = 0  # size cap applied after every append; 0 = no cap
+    policy: str = "newest"  # what the cap keeps: newest|hardest|balanced
+    fsync: bool = True  # fsync before each commit; off only for throwaway banks
+
+    def __post_init__(self):
+        where = "BankConfig"
+        checks = {
+            "chunk_rows": self.chunk_rows >= 1, "compact_below": self.compact_below >= 0,
+            "compact_at": self.compact_at >= 2, "max_cases": self.max_cases >= 0,
+            "compression": self.compression in COMPRESSIONS, "policy": self.policy in POLICIES,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise HardmineError(f"{where}: {name}={getattr(self, name)!r} is out of range; see store/bank.py")
+
+
+class Bank:
+    """Open with :meth:`open`; use as a context manager."""
+
+    def __init__(self, path: str, mode: str, config: BankConfig):
+        self.path, self.mode, self.config = os.fspath(path), mode, config
+        self._lock_fd: int | None = None
+        self._snap: Snapshot | None = None
+        self._manifest: Manifest | None = None
+
+    @classmethod
+    def open(cls, path, mode: str = "r", config: BankConfig | None = None, **overrides) -> "Bank":
+        """``mode="r"``: read-only snapshot. ``mode="a"``: the one writer; creates the bank if missing."""
+        if mode not in ("r", "a"):
+            raise HardmineError(f"Bank.open: mode must be 'r' or 'a', got {mode!r}")
+        config = checked_replace(config or BankConfig(), overrides, "BankConfig")
+        bank = cls(path, mode, config)
+        if mode == "r":
+            bank._snap = Snapshot(bank.path)
+        else:
+            bank._open_writer()
+        return bank
+
+    def _open_writer(self) -> None:
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(parent):
+            raise HardmineError(f"bank {self.path}: directory {parent} does not exist; create it first")
+        exists = os.path.exists(self.path)
+        if exists:
+            read_manifest(self.path)  # refuse a non-bank before creating the lock file next to it
+        fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HardmineError(
+                f"bank {self.path} is being written by another process (lock {lock_path(self.path)} is held); "
+                "wait for it to finish"
+            ) from None
+        self._lock_fd = fd
+        if exists:
+            self._manifest = read_manifest(self.path)
+            self._remove_orphans()
+        else:
+            self._manifest = new_manifest(self.path)
+            write_manifest(self._manifest, self.config.fsync)
+
+    def close(self) -> None:
+        if self._snap is not None:
+            self._snap.close()
+            self._snap = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def __enter__(self) -> "Bank":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # reading -------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._snap is None:
+            self._snap = Snapshot(self.path)
+        return self._snap
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest if self.mode == "a" else self.snapshot.manifest
+
+    def __len__(self) -> int:
+        return self.manifest.rows
+
+    def table(self):
+        """pandas DataFrame, one row per case, every field but the pixels."""
+        from store.table import build_table
+
+        return build_table(self.snapshot)
+
+    def images(self, ids) -> np.ndarray:
+        """(n, 28, 28) uint8 images of the cases ``ids``, in that order."""
+        return self.snapshot.rows_by_id(ids, ["image"])["image"]
+
+    # writing -------------------------------------------------------------
+    def _writer(self) -> Manifest:
+        if self._lock_fd is None:
+            raise HardmineError(f"bank {self.path} is open read-only; open it with mode='a' to change it")
+        return self._manifest
+
+    def append(self, images, true, pred, probs, params=None, *, round: int, model_id: str,
+               source: str = "synthetic", key: str) -> np.ndarray:
+        """Add cases atomically; returns their ids. A committed ``key`` is a no-op
+        that returns the ids of that append still in the bank."""
+        m = self._writer()
+        if not isinstance(key, str) or not key:
+            raise HardmineError("bank append: key must be a non-empty string, e.g. 'round-3'")
+        if source not in SOURCES:
+            raise HardmineError(f"bank append: source must be one of {', '.join(SOURCES)}, got {source!r}")
+        done = np.flatnonzero(m.appends["key"] == key)
+        if len(done):
+            a = int(done[0])
+            ids = np.arange(m.appends["first_id"][a], m.appends["first_id"][a] + m.appends["rows"][a])
+            return ids[np.isin(ids, self.snapshot.column("id"))]
+        cols = build_rows(images, true, pred, probs, params, first_id=m.next_id, append=len(m.appends["key"]))
+        n = len(cols["id"])
+        m = copy.deepcopy(m)
+        shards = [self._write(m, [cols], n)] if n else []
+        _add(m.appends, key=key, round=int(round), model_id=str(model_id), source=source, time=time.time(),
+             first_id=m.next_id, rows=n)
+        m.next_id += n
+        self._swap(m, [], shards)
+        self._compact()
+        if self.config.max_cases and len(self) > self.config.max_cases:
+            self.prune(self.config.max_cases, self.config.policy)
+        return cols["id"]
+
+    def _write(self, m: Manifest, parts, rows: int) -> dict:
+        """Write ``parts`` (id-sorted row dicts, ``rows`` in all) as a new shard; its shard-table row."""
+        bounds = []
+
+        def tracked():
+            for p in parts:
+                bounds.append((int(p["id"][0]), int(p["id"][-1])))
+                yield p
+
+        cfg = self.config
+        name = write_shard(m, tracked(), rows, cfg.chunk_rows, COMPRESSIONS[cfg.compression], cfg.fsync)
+        return dict(name=name, rows=rows, min_id=bounds[0][0], max_id=bounds[-1][1])
+
+    def _swap(self, m: Manifest, old: list[int], new_rows: list[dict]) -> None:
+        """Commit ``m`` with shards ``old`` replaced by ``new_rows``: replace the main
+        file (the commit point), then delete the shards it no longer lists."""
+        dropped = [m.shards["name"][s] for s in old]
+        keep = np.setdiff1d(np.arange(len(m.shards["name"])), old)
+        m.shards = {k: v[keep] for k, v in m.shards.items()}
+        for row in new_rows:
+            _add(m.shards, **row)
+        order = np.argsort(m.shards["min_id"], kind="stable")
+        m.shards = {k: v[order] for k, v in m.shards.items()}
+        write_manifest(m, self.config.fsync)
+        self._manifest = m
+        if self._snap is not None:
+            self._snap.close()  # open handles keep the dropped files readable until here
+            self._snap = None
+        for name in dropped:
+            os.unlink(m.shard_path(name))
+
+    def _compact(self) -> None:
+        """Merge the small shards into one once there are ``compact_at`` of them."""
+        m = copy.deepcopy(self._manifest)
+        small = [int(s) for s in np.flatnonzero(m.shards["rows"] < self.config.compact_below)]
+        if len(small) < self.config.compact_at:
+            return
+        rows, parts = merged_parts([self.snapshot.files[s] for s in small], None, self.config.chunk_rows)
+        self._swap(m, small, [self._write(m, parts, rows)])
+
+    def prune(self, keep: int, policy: str = "newest") -> int:
+        """Keep ``keep`` cases chosen by ``policy`` in one atomic commit, rewriting
+        only the shards that lose rows. Returns the number of cases removed."""
+        m = copy.deepcopy(self._writer())
+        snap = self.snapshot
+        ids, true, probs = snap.column("id"), snap.column("true"), snap.column("probs")
+        p_true = probs[np.arange(len(ids)), true] if len(ids) else np.zeros(0, np.float32)
+        kept = keep_ids(ids, true, p_true, keep, policy)
+        old, new = [], []
+        for s, f in enumerate(snap.files):
+            rows, parts = merged_parts([f], kept, self.config.chunk_rows)
+            if rows == len(f["id"]):
+                continue
+            old.append(s)
+            if rows:
+                new.append(self._write(m, parts, rows))
+        if old:
+            self._swap(m, old, new)
+        return len(ids) - len(kept)
+
+    def _remove_orphans(self) -> None:
+        """Delete what a killed writer left behind: temp files and unlisted shards."""
+        listed = set(self._manifest.shards["name"])
+        folder = shard_dir(self.path)
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name not in listed:
+                os.unlink(os.path.join(folder, name))
+        parent = os.path.dirname(os.path.abspath(self.path))
+        base = os.path.basename(self.path) + "."
+        for name in os.listdir(parent):
+            if name.startswith(base) and name.endswith(TMP_SUFFIX):
+                os.unlink(os.path.join(parent, name))
+
+
+def _add(columns: dict[str, np.ndarray], **row) -> None:
+    for k, v in row.items():
+        columns[k] = np.append(columns[k], np.array([v], dtype=columns[k].dtype))

@@ -1,0 +1,166 @@
+"""On-disk layout of a bank and its one atomic step: replacing a file.
+
+    python -c "from store.layout import read_manifest; print(read_manifest('bank.h5'))"
+
+A bank named ``bank.h5`` is
+  ``bank.h5``          the small main file (HDF5): attributes, the shard list,
+                       the appends table (keys, rounds, model ids, sources, times);
+  ``bank.h5.shards/``  immutable shard files, one or more appends each;
+  ``bank.h5.lock``     the writer's lock file (``flock``), never holds data.
+Every file is written under a temporary name, fsynced and ``os.replace``d into
+place, so a reader (or a writer killed with SIGKILL) sees the old or the new
+file, never half of one. The main file is replaced last: a shard it does not
+list yet does not exist for readers, and the next writer deletes it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from miner.config import HardmineError
+from store.schema import APPEND_COLUMNS, FORMAT, SCHEMA_VERSION
+
+TMP_SUFFIX = ".tmp"  # files being written; never read, removed by the next writer
+SHARD_COLUMNS = {"name": "str", "rows": "<i8", "min_id": "<i8", "max_id": "<i8"}
+
+
+def shard_dir(path: str) -> str:
+    return path + ".shards"
+
+
+def lock_path(path: str) -> str:
+    return path + ".lock"
+
+
+@dataclass
+class Manifest:
+    """The contents of the main file: everything but the rows."""
+
+    path: str  # the main file the user names
+    created: str  # ISO time of creation, UTC
+    created_by: str  # "hardmine <version> on <host>"
+    next_id: int = 0  # first id of the next append; ids are never reused
+    next_shard: int = 0  # number of the next shard file
+    schema: int = SCHEMA_VERSION
+    shards: dict[str, np.ndarray] = field(default_factory=lambda: _empty(SHARD_COLUMNS))
+    appends: dict[str, np.ndarray] = field(default_factory=lambda: _empty(APPEND_COLUMNS))
+
+    @property
+    def rows(self) -> int:
+        return int(self.shards["rows"].sum())
+
+    def shard_path(self, name: str) -> str:
+        return os.path.join(shard_dir(self.path), name)
+
+
+def _empty(columns: dict) -> dict[str, np.ndarray]:
+    return {k: np.zeros(0, object if d == "str" else d) for k, d in columns.items()}
+
+
+def new_manifest(path: str) -> Manifest:
+    try:
+        from importlib.metadata import version
+
+        ver = version("hardmine")
+    except Exception:  # not installed: still a valid bank
+        ver = "unknown"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return Manifest(path=path, created=now, created_by=f"hardmine {ver} on {socket.gethostname()}")
+
+
+def check_bank(path: str) -> Manifest:
+    """Read the main file of the bank at ``path``; HardmineError if it is missing,
+    not a bank, or written by a newer hardmine."""
+    return read_manifest(path)
+
+
+def read_manifest(path: str) -> Manifest:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise HardmineError(f"bank {path} does not exist; check the path (a writer such as `hardmine bank import` creates it)")
+    try:
+        f = h5py.File(path, "r", locking=False)
+    except OSError:
+        raise HardmineError(f"{path} is not a hardmine bank (not an HDF5 file); check the path") from None
+    with f:
+        attrs = f.attrs
+        if attrs.get("format") != FORMAT or "shards" not in f or "appends" not in f:
+            raise HardmineError(f"{path} is not a hardmine bank (no '{FORMAT}' format attribute); check the path")
+        schema = int(attrs["schema_version"])
+        if schema > SCHEMA_VERSION:
+            raise HardmineError(
+                f"bank {path} has schema version {schema} but this hardmine reads up to {SCHEMA_VERSION}; upgrade hardmine"
+            )
+        return Manifest(
+            path=path,
+            created=str(attrs["created"]),
+            created_by=str(attrs["created_by"]),
+            next_id=int(attrs["next_id"]),
+            next_shard=int(attrs["next_shard"]),
+            schema=schema,
+            shards=_read_columns(f["shards"], SHARD_COLUMNS),
+            appends=_read_columns(f["appends"], APPEND_COLUMNS),
+        )
+
+
+def _read_columns(group: h5py.Group, columns: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for name, dtype in columns.items():
+        ds = group[name]
+        out[name] = ds.asstr()[()] if dtype == "str" else ds[()]
+        if dtype == "str":
+            out[name] = np.asarray(out[name], dtype=object)
+    return out
+
+
+def write_manifest(m: Manifest, sync: bool = True) -> None:
+    """Atomically replace the main file with ``m``: the commit point of every change."""
+
+    def fill(f: h5py.File) -> None:
+        f.attrs.update(
+            format=FORMAT, schema_version=m.schema, created=m.created, created_by=m.created_by,
+            next_id=m.next_id, next_shard=m.next_shard,
+        )
+        for group, columns, values in (("shards", SHARD_COLUMNS, m.shards), ("appends", APPEND_COLUMNS, m.appends)):
+            g = f.create_group(group)
+            for name, dtype in columns.items():
+                kind = h5py.string_dtype() if dtype == "str" else dtype
+                g.create_dataset(name, data=np.asarray(values[name], dtype=object if dtype == "str" else dtype), dtype=kind)
+
+    write_atomically(m.path, fill, sync)
+
+
+def write_atomically(path: str, fill, sync: bool = True) -> None:
+    """Write an HDF5 file with ``fill(h5file)`` under a temp name, fsync it,
+    and ``os.replace`` it onto ``path`` (atomic on POSIX), then fsync the directory."""
+    tmp = f"{path}.{os.getpid()}{TMP_SUFFIX}"
+    try:
+        with h5py.File(tmp, "w", locking=False) as f:
+            fill(f)
+        if sync:
+            fsync_path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if sync:
+        fsync_path(os.path.dirname(os.path.abspath(path)))
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def disk_bytes(m: Manifest) -> int:
+    """Bytes on disk of the main file plus every shard it lists."""
+    return os.path.getsize(m.path) + sum(os.path.getsize(m.shard_path(n)) for n in m.shards["name"])
