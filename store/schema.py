@@ -11,9 +11,8 @@ file's ``appends`` table and each row points at it with ``append``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 

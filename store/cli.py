@@ -1,0 +1,201 @@
+"""``hardmine bank``: look into the hard-case bank and maintain it.
+
+    hardmine bank --help
+
+Read-only commands (summary, list, show, montage, export, verify) never take
+the writer's lock, so they work while the service appends. A bad argument, a
+missing file, a file that is not a bank or a newer schema prints one
+``error: ...`` line and exits 2 without writing anything; ``verify`` exits 1
+with its first finding when the bank is damaged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+import numpy as np
+
+from miner.config import HardmineError
+from store.bank import Bank
+from store.layout import disk_bytes
+from store.retention import POLICIES
+from store.verify import verify_bank
+from store import render, transfer
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as the single line ``error: <message>`` (exit 2)."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+class OneLineCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise OneLineUsageError(f"hardmine bank {self.name}: {exc.format_message()}", ctx) from None
+
+
+class OneLineGroup(click.Group):
+    command_class = OneLineCommand
+
+
+@click.group(cls=OneLineGroup)
+def bank() -> None:
+    """Inspect and maintain the HDF5 hard-case bank (docs/store.md)."""
+
+
+BANK = click.argument("bank_path", metavar="BANK", type=click.Path(dir_okay=False))
+
+
+def case_filters(fn):
+    """--label/--pred/--round/--min-jitter/--max-jitter/--sort/--limit, shared by list, montage, export."""
+    options = [
+        click.option("--label", type=click.IntRange(0, 9), default=None, help="Only this true label [default: all]."),
+        click.option("--pred", type=click.IntRange(-1, 9), default=None,
+                     help="Only this predicted label, -1 for unknown (imported) [default: all]."),
+        click.option("--round", "round_", type=int, default=None, help="Only this round, -1 for imported [default: all]."),
+        click.option("--min-jitter", type=float, default=None, help="Only jitter >= this, pixels [default: no bound]."),
+        click.option("--max-jitter", type=float, default=None, help="Only jitter <= this, pixels [default: no bound]."),
+        click.option("--sort", type=click.Choice(list(render.SORTS)), default="id", show_default=True,
+                     help="Order: confidence = most confidently wrong first."),
+        click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many cases [default: all]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _selected(bank_path: str, label, pred, round_, min_jitter, max_jitter, sort, limit):
+    with Bank.open(bank_path) as b:
+        df = b.table()
+    return render.select(df, label, pred, round_, min_jitter, max_jitter, sort, limit)
+
+
+@bank.command()
+@BANK
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
+def summary(bank_path: str, as_json: bool) -> None:
+    """Size, counts by true/predicted label, round and jitter, the confusion table, file size."""
+    with Bank.open(bank_path) as b:
+        m = b.manifest
+        info = dict(path=bank_path, schema=m.schema, created=m.created, created_by=m.created_by,
+                    shards=len(m.shards["name"]), bytes=disk_bytes(m))
+        s = render.summary(b.table(), info)
+    click.echo(json.dumps(s, indent=1) if as_json else render.summary_text(s))
+
+
+@bank.command("list")
+@BANK
+@case_filters
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output format; csv and json carry every field but the pixels.")
+def list_cases(bank_path: str, fmt: str, **filters) -> None:
+    """List cases, filtered and sorted."""
+    df = _selected(bank_path, **filters)
+    if fmt == "table":
+        click.echo(render.listing(df))
+    elif fmt == "csv":
+        click.echo(df.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ"), nl=False)
+    else:
+        click.echo(df.to_json(orient="records", date_format="iso"))
+
+
+@bank.command()
+@BANK
+@click.argument("case_id", metavar="ID", type=int)
+@click.option("--png", type=click.Path(dir_okay=False), default=None, help="Also save the digit as a PNG [default: no].")
+def show(bank_path: str, case_id: int, png: str | None) -> None:
+    """Metadata of one case and its digit drawn in the terminal."""
+    with Bank.open(bank_path) as b:
+        df = b.table()
+        rows = df[df["id"] == case_id]
+        if not len(rows):
+            raise HardmineError(f"bank {bank_path}: no case with id {case_id}; list ids with `hardmine bank list`")
+        image = b.images([case_id])[0]
+    click.echo(render.case_text(next(rows.itertuples()), image))
+    if png:
+        render.save_png(image, png)
+
+
+@bank.command()
+@BANK
+@case_filters
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write (required).")
+@click.option("--cols", type=click.IntRange(1, 32), default=8, show_default=True, help="Images per row.")
+def montage(bank_path: str, out: str, cols: int, **filters) -> None:
+    """A grid of cases captioned "true -> predicted (probability)" (64 at most unless --limit)."""
+    filters["limit"] = filters["limit"] or 64
+    df = _selected(bank_path, **filters)
+    if not len(df):
+        raise HardmineError(f"montage: no case of {bank_path} matches the filters; see `hardmine bank summary`")
+    with Bank.open(bank_path) as b:
+        images = b.images(df["id"].to_numpy())
+    render.montage(df, images, out, cols)
+    click.echo(f"wrote {len(df)} cases to {out}")
+
+
+@bank.command()
+@BANK
+@case_filters
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="FILE.npz (images, labels, ids, pred, probs, round, jitter) or FILE.csv (Kaggle layout).")
+def export(bank_path: str, out: str, **filters) -> None:
+    """Write cases to .npz or to Kaggle-layout .csv (label,pixel0..pixel783)."""
+    transfer._format(out, "export")
+    ids = _selected(bank_path, **filters)["id"].to_numpy()
+    n = transfer.export_cases(bank_path, ids, out)
+    click.echo(f"exported {n} cases to {out}")
+
+
+@bank.command("import")
+@BANK
+@click.option("--from", "source", type=click.Path(dir_okay=False), required=True,
+              help="FILE.npz (images/labels, x/y or x_train/y_train) or Kaggle FILE.csv (required).")
+@click.option("--key", default=None, help="Idempotency key [default: file name + content hash, so a re-import adds nothing].")
+@click.option("--model-id", default="unknown", show_default=True, help="Model that got these cases wrong.")
+def import_cases(bank_path: str, source: str, key: str | None, model_id: str) -> None:
+    """Add real hard cases (e.g. production errors), marked source=imported, round -1.
+    Creates the bank if it does not exist."""
+    cases = transfer.read_cases(source)  # everything checked before the bank is touched
+    key = key or transfer.import_key(source)
+    with Bank.open(bank_path, "a") as b:
+        before = len(b)
+        ids = b.append(cases["images"], cases["labels"], cases.get("pred"), cases.get("probs"),
+                       round=-1, model_id=model_id, source="imported", key=key)
+        added = len(b) - before
+    if added:
+        click.echo(f"imported {added} cases from {source} into {bank_path} (ids {ids[0]}..{ids[-1]})")
+    else:
+        click.echo(f"{source} was already imported (key {key}); nothing added")
+
+
+@bank.command()
+@BANK
+def verify(bank_path: str) -> None:
+    """Check structure and every case's checksum; exit 1 with the first finding if damaged."""
+    findings, cases = verify_bank(bank_path)
+    if findings:
+        more = f" (+{len(findings) - 1} more findings)" if len(findings) > 1 else ""
+        click.echo(f"verify {bank_path}: {findings[0]}{more}")
+        raise click.exceptions.Exit(1)
+    click.echo(f"ok: {cases} cases, structure and checksums intact")
+
+
+@bank.command()
+@BANK
+@click.option("--keep", type=click.IntRange(min=0), required=True, help="Number of cases to keep (required).")
+@click.option("--policy", type=click.Choice(list(POLICIES)), default="newest", show_default=True,
+              help="newest | hardest (lowest probability of the true class) | balanced (equal per true label).")
+def prune(bank_path: str, keep: int, policy: str) -> None:
+    """Cap the bank at --keep cases; rewrites only the shards that lose cases."""
+    if not os.path.exists(bank_path):
+        raise HardmineError(f"bank {bank_path} does not exist; check the path")
+    with Bank.open(bank_path, "a") as b:
+        before = len(b)
+        removed = b.prune(keep, policy)
+    click.echo(f"pruned {removed} cases (policy {policy}): {before} -> {before - removed} cases")

@@ -1,0 +1,147 @@
+"""Human views of a bank: the summary, case listings, a digit drawn in the
+terminal, and the montage of cases captioned like the notebook's plots.
+
+    hardmine bank summary bank.h5; hardmine bank show bank.h5 0
+
+Everything here takes the DataFrame of ``Bank.table()`` (plus pixels where
+needed) and returns text or writes a PNG; nothing here opens a bank.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+SHADES = " ░▒▓█"  # 5 levels of ink, dark to light; each pixel is drawn 2 characters wide
+LIST_COLUMNS = ("id", "true", "pred", "p_pred", "p_true", "round", "jitter", "source")
+SORTS = {  # --sort name -> (columns, ascending): most confidently wrong first for "confidence"
+    "confidence": (["p_pred", "id"], [False, True]),
+    "round": (["round", "id"], [True, True]),
+    "id": (["id"], [True]),
+}
+
+
+def _num(v, fmt: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def _pred(v) -> str:
+    return "?" if int(v) < 0 else str(int(v))
+
+
+def _iso(t) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def summary(df: pd.DataFrame, info: dict) -> dict:
+    """Counts for ``hardmine bank summary``; ``info`` has path/schema/created/created_by/shards/bytes."""
+    conf = np.zeros((10, 11), int)  # true x (pred 0..9, unknown)
+    np.add.at(conf, (df["true"].to_numpy(int), np.where(df["pred"] < 0, 10, df["pred"]).astype(int)), 1)
+    by = lambda s: {str(k): int(v) for k, v in s.value_counts().sort_index().items()}  # noqa: E731
+    return {
+        **info, "cases": len(df), "by_source": by(df["source"]),
+        "by_true": {str(d): int((df["true"] == d).sum()) for d in range(10)},
+        "by_pred": {_pred(d): int((df["pred"] == d).sum()) for d in [*range(10), -1] if d >= 0 or (df["pred"] < 0).any()},
+        "by_round": by(df["round"]),
+        # jitter in whole-pixel bins [k, k+1); imported cases have none
+        "by_jitter": by(np.floor(df["jitter"].dropna()).astype(int))
+        | ({"n/a": int(df["jitter"].isna().sum())} if df["jitter"].isna().any() else {}),
+        "confusion": conf.tolist(),
+    }
+
+
+def summary_text(s: dict) -> str:
+    counts = lambda d: " ".join(f"{k}:{v}" for k, v in d.items()) or "-"  # noqa: E731
+    jitter = " ".join(f"[{k},{int(k) + 1}):{v}" if k != "n/a" else f"n/a:{v}" for k, v in s["by_jitter"].items())
+    lines = [
+        f"bank {s['path']}: schema {s['schema']}, created {s['created']} by {s['created_by']}",
+        f"cases: {s['cases']} ({', '.join(f'{k} {v}' for k, v in s['by_source'].items()) or 'empty'}) "
+        f"in {s['shards']} shards, {s['bytes']} bytes on disk",
+        f"by true label: {counts(s['by_true'])}",
+        f"by predicted:  {counts(s['by_pred'])}",
+        f"by round:      {counts(s['by_round'])}",
+        f"by jitter:     {jitter or '-'}",
+        "confusion (rows: true, columns: predicted, ?: unknown):",
+        "     " + "".join(f"{c:>5}" for c in [*range(10), "?"]),
+    ]
+    lines += [f"{t:>5}" + "".join(f"{v or '.':>5}" for v in row) for t, row in enumerate(s["confusion"])]
+    return "\n".join(lines)
+
+
+def select(df: pd.DataFrame, label=None, pred=None, round=None, min_jitter=None, max_jitter=None,
+           sort: str = "id", limit: int | None = None) -> pd.DataFrame:
+    """The rows of ``df`` passing the CLI filters, sorted, at most ``limit``."""
+    keep = pd.Series(True, index=df.index)
+    for column, value in (("true", label), ("pred", pred), ("round", round)):
+        if value is not None:
+            keep &= df[column] == value
+    if min_jitter is not None:
+        keep &= df["jitter"] >= min_jitter
+    if max_jitter is not None:
+        keep &= df["jitter"] <= max_jitter
+    columns, ascending = SORTS[sort]
+    out = df[keep].sort_values(columns, ascending=ascending, na_position="last", kind="stable")
+    return out if limit is None else out.head(limit)
+
+
+def listing(df: pd.DataFrame) -> str:
+    head = f"{'id':>8} {'true':>4} {'pred':>4} {'p_pred':>6} {'p_true':>6} {'round':>5} {'jitter':>6} source"
+    rows = [
+        f"{r.id:>8} {r.true:>4} {_pred(r.pred):>4} {_num(r.p_pred, '.3f'):>6} {_num(r.p_true, '.3f'):>6} "
+        f"{r.round:>5} {_num(r.jitter, '.2f'):>6} {r.source}"
+        for r in df.itertuples()
+    ]
+    return "\n".join([head, *rows])
+
+
+def digit_art(image: np.ndarray) -> str:
+    """28 lines of shade characters: the digit as it looks, ink light on dark."""
+    levels = (image.astype(np.int64) * len(SHADES)) // 256  # 0..4
+    return "\n".join("".join(SHADES[v] * 2 for v in row) for row in levels)
+
+
+def case_text(row, image: np.ndarray) -> str:
+    probs = " ".join(f"{c}:{_num(getattr(row, f'p{c}'), '.2f')}" for c in range(10))
+    return "\n".join([
+        f"case {row.id}: round {row.round}, model {row.model_id}, {row.source}, {_iso(row.time)}, key {row.key}",
+        f"true {row.true} -> predicted {_pred(row.pred)} (p={_num(row.p_pred, '.3f')}, p(true)={_num(row.p_true, '.3f')})",
+        f"generator: jitter {_num(row.jitter, '.3f')} brush {_num(row.brush, '.3f')} variant 0x{row.variant:04x} "
+        f"seed {row.seed} index {row.index} version {row.version}",
+        f"probabilities: {probs}",
+        digit_art(image),
+    ])
+
+
+def caption(row) -> str:
+    return f"{row.true} -> {_pred(row.pred)} ({_num(row.p_pred, '.2f')})"
+
+
+def save_png(image: np.ndarray, path: str, scale: int = 8) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.imsave(path, np.kron(image, np.ones((scale, scale), np.uint8)), cmap="gray", vmin=0, vmax=255)
+
+
+def montage(df: pd.DataFrame, images: np.ndarray, path: str, cols: int = 8) -> None:
+    """A grid of ``images`` captioned "true -> predicted (probability)"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = max(1, min(cols, len(df)))
+    rows = -(-len(df) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row, image in zip(axes.flat, df.itertuples(), images):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(caption(row), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

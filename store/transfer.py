@@ -1,0 +1,160 @@
+"""Moving cases in and out of a bank: .npz (numpy/Keras layouts) and Kaggle CSV.
+
+    hardmine bank export bank.h5 --out cases.csv
+    hardmine bank import bank.h5 --from my_errors.npz
+
+Export writes ``images``/``labels`` (+ ids, pred, probs, round, jitter) to .npz,
+or Kaggle's digit-recognizer layout (``label,pixel0..pixel783``) to .csv.
+Import reads the first of these pairs it finds in a .npz: images/labels, x/y,
+x_train/y_train (+ x_test/y_test, as in keras' mnist.npz); images (N,28,28),
+(N,784) or (N,28,28,1), uint8 or numbers in 0..255 (floats with max <= 1 are
+taken as 0..1 and scaled); labels as digits or one-hot rows. A file is parsed
+and checked completely before the bank is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from miner.config import HardmineError
+from store.shards import Snapshot
+
+# .npz layouts in order of preference; all present (images, labels) pairs of the first match are read
+NPZ_LAYOUTS = ((("images", "labels"),), (("x", "y"),), (("x_train", "y_train"), ("x_test", "y_test")))
+CSV_HEADER = ["label"] + [f"pixel{i}" for i in range(784)]
+FORMATS = (".npz", ".csv")
+
+
+def _format(path: str, what: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in FORMATS:
+        raise HardmineError(f"{what} {path}: unknown format {ext or '(none)'}; use a .npz or .csv file")
+    return ext
+
+
+def export_cases(bank_path: str, ids: np.ndarray, out: str) -> int:
+    """Write the cases ``ids`` (sorted) to ``out`` (.npz or Kaggle .csv); returns how many."""
+    ext = _format(out, "export")
+    ids = np.sort(np.asarray(ids, np.int64))
+    parts: dict[str, list] = {k: [] for k in ("ids", "images", "labels", "pred", "probs", "jitter", "append")}
+    tmp = out + ".part"
+    with Snapshot(bank_path) as snap, open(tmp, "w") if ext == ".csv" else _NoFile() as csv:
+        if ext == ".csv":
+            csv.write(",".join(CSV_HEADER) + "\n")
+        for s, a, z in snap.blocks(4096):  # one block of pixels in memory for CSV
+            f = snap.files[s]
+            rows = np.flatnonzero(np.isin(f["id"][a:z], ids))
+            if not len(rows):
+                continue
+            images, labels = f["image"][a:z][rows], f["true"][a:z][rows]
+            if ext == ".csv":
+                table = np.column_stack([labels, images.reshape(len(rows), 784)])
+                np.savetxt(csv, table, fmt="%d", delimiter=",")
+                continue
+            for key, col in (("ids", "id"), ("pred", "pred"), ("probs", "probs"), ("jitter", "jitter"),
+                             ("append", "append")):
+                parts[key].append(f[col][a:z][rows])
+            parts["images"].append(images)
+            parts["labels"].append(labels)
+        if ext == ".npz":
+            arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+            arrays["images"] = arrays["images"].reshape(-1, 28, 28).astype(np.uint8)
+            arrays["round"] = snap.manifest.appends["round"][arrays.pop("append").astype(np.int64)]
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+    os.replace(tmp, out)
+    return len(ids)
+
+
+class _NoFile:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def read_cases(path: str) -> dict[str, np.ndarray]:
+    """Parse and check an import file: images (N,28,28) uint8, labels (N,) uint8,
+    and pred/probs if the file carries them (our own .npz export does)."""
+    ext = _format(path, "import")
+    if not os.path.isfile(path):
+        raise HardmineError(f"import: {path} does not exist; check the --from path")
+    try:
+        cases = _read_csv(path) if ext == ".csv" else _read_npz(path)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, HardmineError):
+            raise
+        raise HardmineError(f"import {path}: cannot read it ({str(exc).splitlines()[0][:120]})") from None
+    return cases
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        found = [[p for p in layout if p[0] in z and p[1] in z] for layout in NPZ_LAYOUTS]
+        pairs = next((f for f in found if f), None)
+        if pairs is None:
+            keys = " or ".join("/".join(p) for layout in NPZ_LAYOUTS for p in layout)
+            raise HardmineError(f"import {path}: no image/label arrays; expected keys {keys}")
+        images = np.concatenate([_images(z[x], path) for x, _ in pairs])
+        labels = np.concatenate([_labels(z[y], path) for _, y in pairs])
+        out = {"images": images, "labels": labels}
+        if pairs == list(NPZ_LAYOUTS[0]) and "pred" in z and "probs" in z:
+            out["pred"], out["probs"] = z["pred"].astype(np.int8), z["probs"].astype(np.float32)
+    if len(out["images"]) != len(out["labels"]):
+        raise HardmineError(f"import {path}: {len(out['images'])} images but {len(out['labels'])} labels")
+    return out
+
+
+def _read_csv(path: str) -> dict[str, np.ndarray]:
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+        if header != CSV_HEADER:
+            raise HardmineError(
+                f"import {path}: header must be label,pixel0..pixel783 (Kaggle train.csv layout), "
+                f"got {','.join(header[:3])}{',...' if len(header) > 3 else ''}"
+            )
+        table = np.loadtxt(fh, delimiter=",", dtype=np.int64, ndmin=2)
+    if table.size == 0:
+        table = np.zeros((0, 785), np.int64)
+    if table.shape[1] != 785:
+        raise HardmineError(f"import {path}: rows have {table.shape[1]} values, expected 785")
+    return {"images": _images(table[:, 1:], path), "labels": _labels(table[:, 0], path)}
+
+
+def _images(x: np.ndarray, path: str) -> np.ndarray:
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim == 2 and x.shape[1] == 784:
+        x = x.reshape(-1, 28, 28)
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise HardmineError(f"import {path}: images have shape {x.shape}; expected (N, 28, 28), (N, 784) or (N, 28, 28, 1)")
+    if x.dtype == np.uint8:
+        return x
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise HardmineError(f"import {path}: images have dtype {x.dtype}; expected numbers 0..255")
+    if np.issubdtype(x.dtype, np.floating) and x.size and np.nanmax(x) <= 1.0:
+        x = x * 255.0  # Keras-style 0..1 scaling
+    if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255):
+        raise HardmineError(f"import {path}: pixel values must lie in 0..255")
+    return np.rint(x).astype(np.uint8)
+
+
+def _labels(y: np.ndarray, path: str) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] == 10:
+        y = y.argmax(axis=1)  # one-hot
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.number):
+        raise HardmineError(f"import {path}: labels have shape {y.shape}; expected (N,) digits or (N, 10) one-hot")
+    if y.size and (np.any(y != np.rint(y)) or y.min() < 0 or y.max() > 9):
+        raise HardmineError(f"import {path}: labels must be digits 0..9")
+    return y.astype(np.uint8)
+
+
+def import_key(path: str) -> str:
+    """Default idempotency key: importing the same file twice adds its cases once."""
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+    return f"import:{os.path.basename(path)}:{digest}"
