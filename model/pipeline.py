@@ -1,0 +1,164 @@
+"""The training input: MNIST mixed on the fly with hard cases streamed from the bank.
+
+    python -m model.pipeline BANK.h5     # draws 20 batches, prints the share that came from the bank
+
+A tf.data pipeline of small stages, each a function of the dataset before it::
+
+    mnist_batches --+
+                    +-- mix_batches -- to_model_input -- augment_batches -- prefetch
+    bank_batches ---+
+
+Every batch of ``batch_size`` holds exactly ``round(mix * batch_size)`` bank
+cases. The bank side is a ``tf.data.Dataset.from_generator`` over
+``store.stream_batches``, which reads the HDF5 bank chunk by chunk (a bank
+larger than memory is fine). When one pass over the bank ends, the generator
+calls ``stream_batches`` again with the next ``epoch``: a fresh shuffle, and
+cases appended since (by another round, another process) are in it. A missing
+or empty bank, or ``mix=0``, gives MNIST-only batches. The dataset is infinite:
+train with ``steps_per_epoch = steps_per_epoch(len(x), batch_size)``, so an
+"epoch" is as many images as the MNIST training set, a share ``mix`` of them
+from the bank.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from miner.config import require
+
+READ_ROWS = 1024  # rows per stream_batches() call: fewer Python round trips, little memory (0.8 MB)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """The notebook's ImageDataGenerator settings, as Keras preprocessing layers."""
+
+    rotation_deg: float = 10.0  # uniform rotation in +-degrees
+    zoom: float = 0.1  # uniform zoom in [1 - z, 1 + z], height and width independently
+    shift: float = 0.1  # uniform shift in +- fraction of height / width
+    fill_mode: str = "nearest"  # ImageDataGenerator's default edge fill
+
+    def __post_init__(self) -> None:
+        require(0 <= self.rotation_deg <= 180 and 0 <= self.zoom < 1 and 0 <= self.shift < 1,
+                f"Augment: rotation_deg={self.rotation_deg} (0..180), zoom={self.zoom} and "
+                f"shift={self.shift} (0..1) out of range")
+
+
+def bank_size(path: str | os.PathLike | None) -> int:
+    """Cases in the bank at ``path``; 0 when there is no path or no file yet."""
+    if path is None or not os.path.exists(path):
+        return 0
+    from store import Bank
+
+    with Bank.open(path) as bank:
+        return len(bank)
+
+
+def bank_passes(path: str | os.PathLike, seed: int, balance: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless passes over the bank, each reshuffled and re-read as the bank is *now*."""
+    from store import stream_batches
+
+    for epoch in itertools.count():
+        empty = True
+        for x, y in stream_batches(path, READ_ROWS, seed=seed, epoch=epoch, balance=balance):
+            empty = False
+            yield x, y
+        if empty:  # emptied under us (or filtered to nothing): end instead of spinning
+            return
+
+
+def fixed_batches(chunks: Iterable[tuple[np.ndarray, np.ndarray]], k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Re-cut a stream of (x, y) chunks of any sizes into batches of exactly ``k`` rows."""
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    held = 0
+    for x, y in chunks:
+        xs.append(x)
+        ys.append(y)
+        held += len(y)
+        if held < k:
+            continue
+        x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+        cut = held - held % k
+        for i in range(0, cut, k):
+            yield x_all[i:i + k], y_all[i:i + k]
+        xs, ys, held = [x_all[cut:]], [y_all[cut:]], held - cut
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, -(-n // batch_size))
+
+
+# ------------------------------------------------------------------ the stages
+
+def mnist_batches(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tf.data.Dataset:
+    """Endless batches of ``n`` MNIST images, reshuffled on every pass: (n, 28, 28) uint8, (n,) uint8."""
+    images, labels = tf.constant(x), tf.constant(y)  # one copy in TF memory; batches are gathers
+    order = tf.data.Dataset.range(len(y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return order.repeat().batch(n, drop_remainder=True).map(
+        lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def bank_batches(path: str | os.PathLike, k: int, seed: int, balance: bool) -> tf.data.Dataset:
+    """Endless batches of ``k`` bank cases, streamed by a Python generator over ``store``."""
+    return tf.data.Dataset.from_generator(
+        lambda: fixed_batches(bank_passes(path, seed, balance), k),
+        output_signature=(tf.TensorSpec((k, 28, 28), tf.uint8), tf.TensorSpec((k,), tf.uint8)))
+
+
+def mix_batches(mnist: tf.data.Dataset, bank: tf.data.Dataset) -> tf.data.Dataset:
+    """Zip the two streams and stack each pair into one batch (MNIST rows first)."""
+    return tf.data.Dataset.zip(mnist, bank).map(
+        lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0)))
+
+
+def to_model_input(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """uint8 (b, 28, 28) -> float32 (b, 28, 28, 1) raw 0..255, what the models take."""
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32)[..., None], y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def augmenter(aug: Augment, seed: int) -> keras.Sequential:
+    f = aug.zoom
+    return keras.Sequential([
+        keras.layers.RandomRotation(aug.rotation_deg / 360.0, fill_mode=aug.fill_mode, seed=seed),
+        keras.layers.RandomZoom((-f, f), (-f, f), fill_mode=aug.fill_mode, seed=seed + 1),
+        keras.layers.RandomTranslation(aug.shift, aug.shift, fill_mode=aug.fill_mode, seed=seed + 2),
+    ], name="augment")
+
+
+def augment_batches(ds: tf.data.Dataset, aug: Augment | None, seed: int) -> tf.data.Dataset:
+    """Random rotation/zoom/shift per image, whole batches at a time (cheap); identity if ``aug`` is None."""
+    if aug is None:
+        return ds
+    layer = augmenter(aug, seed)
+    return ds.map(lambda x, y: (layer(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | None = None, *,
+                  batch_size: int = 128, mix: float = 0.2, balance: bool = False,
+                  augment: Augment | None = None, seed: int = 0) -> tf.data.Dataset:
+    """The endless training stream: batches of float32 (batch_size, 28, 28, 1) and uint8 labels."""
+    require(0.0 <= mix < 1.0, f"train_dataset: mix={mix} must be in [0, 1) (share of each batch from the bank)")
+    k = int(round(mix * batch_size)) if bank_size(bank_path) else 0
+    if k:
+        ds = mix_batches(mnist_batches(x, y, batch_size - k, seed), bank_batches(bank_path, k, seed, balance))
+    else:
+        ds = mnist_batches(x, y, batch_size, seed)
+    return augment_batches(to_model_input(ds), augment, seed).prefetch(tf.data.AUTOTUNE)
+
+
+if __name__ == "__main__":
+    import sys
+
+    rng = np.random.default_rng(0)
+    demo = train_dataset(rng.integers(0, 256, (1000, 28, 28), np.uint8), np.full(1000, 5, np.uint8),
+                         sys.argv[1], batch_size=128, mix=0.2)
+    shares = [float(np.mean(yb.numpy() != 5)) for _, yb in demo.take(20)]
+    print(f"bank share per batch: {np.mean(shares):.3f} (MNIST labels here are all 5)")

@@ -1,0 +1,65 @@
+"""PNG plots of a model's scores: confusion matrix, learning curves, accuracy per jitter.
+
+    hardmine evaluate seed.keras --plots plots/      # writes the three PNGs
+
+Drawn on bare ``matplotlib.figure.Figure`` objects (the Agg canvas; no pyplot
+state, no display needed), one function per plot, each returning the path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+DPI = 100  # 5x4.5 inch figures -> 500x450 px PNGs, a few tens of kB
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> str:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return str(path)
+
+
+def confusion_png(cm: Sequence[Sequence[int]], path: str | os.PathLike, title: str = "MNIST test") -> str:
+    """10x10 counts (row = truth, column = prediction), diagonal greyed out so errors stand out."""
+    cm = np.asarray(cm)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
+    ax.imshow(off, cmap="Reds")
+    for (i, j), n in np.ndenumerate(cm):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=6, color="grey" if i == j else "black")
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+           title=f"{title}: {int(off.sum())} errors of {int(cm.sum())}")
+    return _save(fig, path)
+
+
+def curves_png(history: Mapping[str, Sequence[float]], path: str | os.PathLike) -> str:
+    """Loss and accuracy per epoch, training vs validation (the notebook's two panels)."""
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, colour in (("", "tab:blue"), ("val_", "tab:red")):
+            values = history.get(prefix + metric, [])
+            ax.plot(range(1, len(values) + 1), values, color=colour, marker=".",
+                    label=f"{'validation' if prefix else 'training'} {metric}")
+        ax.set(xlabel="epoch", title=metric)
+        ax.legend()
+    return _save(fig, path)
+
+
+def jitter_png(jitter_acc: Mapping[str, float], path: str | os.PathLike) -> str:
+    """Accuracy on the fixed synthetic set against jitter radius (pixels)."""
+    radii = [float(k) for k in jitter_acc]
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
+    ax.plot(radii, list(jitter_acc.values()), marker="o")
+    ax.set(xlabel="jitter radius (pixels)", ylabel="accuracy", ylim=(0, 1.01),
+           title="synthetic evaluation set")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

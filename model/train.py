@@ -1,0 +1,143 @@
+"""Train a preset CNN on MNIST mixed with the hard-case bank.
+
+    hardmine train --mnist mnist.npz --preset seed --epochs 10 --no-augment --out seed.keras
+
+:func:`train` seeds everything (``keras.utils.set_random_seed``), builds the
+model (or continues from ``init_model``), feeds it the mixed tf.data pipeline
+(:mod:`model.pipeline`), moves the learning rate per epoch by the preset's
+schedule, keeps the best-on-validation weights in a checkpoint that replaces
+``out_path`` atomically at the end, and reports one line per epoch to a logger
+(no progress bar). The history goes next to the model as ``<stem>.history.json``
+so ``hardmine evaluate`` can plot learning curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from miner.config import require
+from model.cnn import SCHEDULES, build_model, compile_model, get_preset
+from model.data import Mnist
+from model.pipeline import Augment, bank_size, steps_per_epoch, train_dataset
+
+LOGGER = logging.getLogger("hardmine.model")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "seed"  # key of model.cnn.PRESETS (seed | strong)
+    epochs: int = 10  # passes of len(x_train) images each, >= 1
+    batch_size: int = 128  # images per step (the notebook's 128)
+    mix_fraction: float = 0.2  # share of every batch drawn from the bank, [0, 1); ignored without a bank
+    balance: bool = False  # draw bank cases evenly over their true classes
+    augment: bool = True  # the notebook's random rotation 10 deg, zoom 0.1, shifts 0.1
+    seed: int = 0  # seeds weights, shuffling, dropout and augmentation, >= 0
+
+    def __post_init__(self) -> None:
+        get_preset(self.preset)  # unknown preset -> HardmineError naming the choices
+        require(self.epochs >= 1, f"TrainConfig: epochs={self.epochs} must be >= 1")
+        require(self.batch_size >= 2, f"TrainConfig: batch_size={self.batch_size} must be >= 2")
+        require(0.0 <= self.mix_fraction < 1.0,
+                f"TrainConfig: mix_fraction={self.mix_fraction} must be in [0, 1) (share of each batch from the bank)")
+        require(self.seed >= 0, f"TrainConfig: seed={self.seed} must be >= 0")
+
+
+Emit = Callable[[str], Any]
+
+
+class LogProgress(keras.callbacks.Callback):
+    """One line per epoch to a logger: losses, accuracies, learning rate, seconds."""
+
+    def __init__(self, emit: Emit, epochs: int) -> None:
+        super().__init__()
+        self.emit, self.epochs, self.t0 = emit, epochs, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.emit(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', np.nan):.4f} "
+                  f"acc {logs.get('accuracy', np.nan):.4f} val_loss {logs.get('val_loss', np.nan):.4f} "
+                  f"val_acc {logs.get('val_accuracy', np.nan):.4f} lr {lr:.2e} "
+                  f"({time.perf_counter() - self.t0:.1f} s)")
+
+
+def history_path(model_path: str | os.PathLike) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + ".history.json")
+
+
+def _emitter(log: logging.Logger | Emit | None) -> Emit:
+    if log is None:
+        return LOGGER.info
+    return log.info if isinstance(log, logging.Logger) else log
+
+
+def _start_model(cfg: TrainConfig, init_model: str | os.PathLike | None) -> keras.Model:
+    if init_model is None:
+        return build_model(cfg.preset)
+    require(os.path.isfile(init_model), f"train: init_model {init_model} does not exist; pass a saved .keras model")
+    model = keras.saving.load_model(init_model)
+    return compile_model(model, cfg.preset)  # a fresh optimiser with the preset's learning rate
+
+
+def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path: str | os.PathLike | None = None,
+          init_model: str | os.PathLike | None = None, log: logging.Logger | Emit | None = None) -> dict[str, Any]:
+    """Train, keep the best epoch on validation at ``out_path``; returns paths, history and timings."""
+    emit = _emitter(log)
+    out = Path(out_path)
+    require(out.suffix == ".keras", f"train: output {out} must end in .keras")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    preset = get_preset(cfg.preset)
+    model = _start_model(cfg, init_model)
+
+    mix = cfg.mix_fraction if bank_size(bank_path) else 0.0
+    stream = train_dataset(data.x_train, data.y_train, bank_path if mix else None, batch_size=cfg.batch_size,
+                           mix=mix, balance=cfg.balance, augment=Augment() if cfg.augment else None,
+                           seed=cfg.seed)
+    steps = steps_per_epoch(len(data.y_train), cfg.batch_size)
+    val = (data.x_val.astype(np.float32)[..., None], data.y_val)  # (N, 28, 28, 1) raw 0..255
+
+    checkpoint = out.with_name(f".{out.stem}.partial.keras")  # a killed run never leaves half a model at out
+    schedule = SCHEDULES[preset.schedule]
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(
+            lambda epoch, _lr: schedule(preset.lr, preset.lr_decay, epoch, cfg.epochs)),
+        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max", save_best_only=True),
+        LogProgress(emit, cfg.epochs),
+    ]
+    emit(f"training {cfg.preset} for {cfg.epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
+         f"on {len(data.y_train)} MNIST images, bank mix {mix:.2f}"
+         f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, seed {cfg.seed}"
+         f"{', from ' + str(init_model) if init_model else ''}")
+    start = time.perf_counter()
+    fit = model.fit(stream, steps_per_epoch=steps, epochs=cfg.epochs, validation_data=val,
+                    validation_batch_size=1024, callbacks=callbacks, verbose=0,
+                    shuffle=False)  # the pipeline shuffles
+    seconds = time.perf_counter() - start
+    os.replace(checkpoint, out)
+
+    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    best = int(np.argmax(history["val_accuracy"]))
+    result = {
+        "model": str(out), "history_path": str(history_path(out)), "history": history,
+        "val_acc": history["val_accuracy"][best], "best_epoch": best + 1,
+        "train_acc": history["accuracy"][-1], "epochs": cfg.epochs, "seconds": seconds,
+        "seconds_per_epoch": seconds / cfg.epochs, "bank_mix": mix, "config": asdict(cfg),
+    }
+    history_path(out).write_text(json.dumps({k: v for k, v in result.items() if k != "history_path"}, indent=1))
+    emit(f"saved {out}: best val_acc {result['val_acc']:.4f} at epoch {best + 1}/{cfg.epochs} "
+         f"({seconds:.1f} s, {seconds / cfg.epochs:.1f} s/epoch)")
+    return result
