@@ -1,0 +1,175 @@
+"""Batch API of the synthetic-digit generator: generate, regenerate, eval_set, is_valid.
+
+    python -c "from miner import generate; print(generate([7], 2.0, seed=1)[1])"
+
+Image i of ``generate(labels, jitter, seed, start)`` is a pure function of
+(seed, start + i, label, jitter, GENERATOR_VERSION): any stored record
+regenerates its image bit for bit. Jitter is stored as float32 in the record,
+so it is rounded to float32 before drawing. The numba kernel is imported on
+first use, so importing :mod:`miner` stays cheap (and never imports TensorFlow).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from miner.config import HardmineError, require
+from miner.glyphs import variants as legal_variants
+
+GENERATOR_VERSION = 1  # bump when a change alters any image drawn from the same record
+RESERVED_SEEDS = 2**62  # seeds from here on are reserved (eval set); mining seeds are below
+EVAL_SEED = RESERVED_SEEDS  # the fixed synthetic evaluation set
+EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radii
+
+RECORD_DTYPE = np.dtype([
+    ("label", "u1"),  # digit 0..9
+    ("jitter", "f4"),  # jitter radius, grid pixels
+    ("brush", "f4"),  # pen width, grid pixels
+    ("variant", "u2"),  # form index << 8 | option bits (miner.glyphs.variants names them)
+    ("seed", "u8"),
+    ("index", "u8"),  # image index within the seed's stream
+    ("version", "u2"),  # GENERATOR_VERSION that drew it
+    ("norm", "u1"),  # 1 if MNIST-style normalised (20x20 box, centre of mass at 14, 14)
+    ("ink_out", "f4"),  # fraction of the pen's ink outside the 28x28 frame (before normalising)
+    ("ink", "f4"),  # ink mass in the 28x28 image: sum of pixels / 255
+])
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    normalize: bool = False  # MNIST-style normalisation; raw wins on recognition (docs/miner.md)
+    max_jitter: float = 14.0  # grid px; beyond half the frame nearly all ink leaves it
+    max_ink_out: float = 0.02  # is_valid: largest fraction of ink allowed outside the frame
+    min_ink: float = 20.0  # is_valid: smallest ink mass (sum/255); MNIST's 1st percentile is ~40
+
+    def __post_init__(self) -> None:
+        require(0.0 <= self.max_jitter <= 28.0, f"GeneratorConfig: max_jitter={self.max_jitter} must be in 0..28 grid pixels")
+        require(0.0 <= self.max_ink_out <= 1.0, f"GeneratorConfig: max_ink_out={self.max_ink_out} must be in 0..1")
+        require(self.min_ink >= 0.0, f"GeneratorConfig: min_ink={self.min_ink} must be >= 0")
+
+
+def _labels(labels) -> np.ndarray:
+    arr = np.asarray(labels)
+    require(arr.ndim == 1, f"generate: labels must be a 1-D sequence, got shape {arr.shape}")
+    if arr.size:
+        floats = np.issubdtype(arr.dtype, np.floating)
+        require(np.issubdtype(arr.dtype, np.integer) or (floats and bool(np.all(np.mod(arr, 1) == 0))),
+                f"generate: labels must be integers 0..9, got {arr[:3].tolist()}...")
+        bad = arr[(arr < 0) | (arr > 9)]
+        require(bad.size == 0, f"generate: label {bad[:1].tolist()[0] if bad.size else ''} is outside 0..9; use digits 0..9")
+    return arr.astype(np.int64)
+
+
+def _jitter(jitter, n: int, cfg: GeneratorConfig) -> np.ndarray:
+    try:
+        arr = np.asarray(jitter, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise HardmineError(f"generate: jitter must be a number in grid pixels, got {jitter!r}") from None
+    require(arr.ndim == 0 or arr.shape == (n,), f"generate: jitter must be a number or have shape ({n},), got {arr.shape}")
+    require(bool(np.all(np.isfinite(arr))), "generate: jitter must be finite; use a radius in grid pixels like 2.0")
+    require(bool(np.all(arr >= 0)), f"generate: jitter must be >= 0 grid pixels, got {float(np.min(arr))}")
+    require(bool(np.all(arr <= cfg.max_jitter)),
+            f"generate: jitter {float(np.max(arr))} exceeds max_jitter={cfg.max_jitter} grid pixels; use a smaller radius")
+    return np.broadcast_to(arr.astype(np.float32), (n,)).astype(np.float64)
+
+
+def _variants(variants, labels: np.ndarray) -> np.ndarray:
+    if variants is None:
+        return np.full(labels.shape, -1, np.int64)
+    arr = np.asarray(variants, dtype=np.int64)
+    require(arr.shape == labels.shape, f"generate: variants must have shape {labels.shape}, got {arr.shape}")
+    legal = {d: {code for code, _ in legal_variants(d)} for d in range(10)}
+    for label, code in zip(labels.tolist(), arr.tolist()):
+        require(code == -1 or code in legal[label],
+                f"generate: variant {code:#x} does not exist for digit {label}; see python -m miner.glyphs")
+    return arr
+
+
+def _draw(labels, jitters, seeds, indices, forced, normalize: bool):
+    from miner import kernel  # numba: imported on first use only
+
+    n = labels.shape[0]
+    images = np.zeros((n, 28, 28), np.uint8)
+    records = np.zeros(n, RECORD_DTYPE)
+    brushes, variants, ink_out = np.zeros(n, np.float32), np.zeros(n, np.uint16), np.zeros(n, np.float32)
+    if n:
+        kernel.render(*_compiled_table(), labels, jitters, seeds, indices, forced, normalize,
+                      images, brushes, variants, ink_out)
+    for name, col in (("label", labels), ("jitter", jitters), ("brush", brushes), ("variant", variants),
+                      ("seed", seeds), ("index", indices), ("ink_out", ink_out)):
+        records[name] = col
+    records["version"] = GENERATOR_VERSION
+    records["norm"] = normalize
+    records["ink"] = images.sum(axis=(1, 2), dtype=np.float64) / 255.0
+    return images, records
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_table():
+    from miner.glyphs import compile_table
+
+    return compile_table()
+
+
+def generate(labels, jitter, seed: int, start: int = 0, *, config: GeneratorConfig | None = None,
+             reserved: bool = False, variants=None) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one digit per label: images (N, 28, 28) uint8 (white on black, upright) and records (N,).
+
+    ``jitter`` is a radius in grid pixels (a number or one per label); image i uses
+    stream index ``start + i`` of ``seed``. Seeds must be below 2**62 unless
+    ``reserved`` (the evaluation set's). ``variants`` (optional, -1 = draw) imposes
+    variant codes, e.g. to draw every form of a digit.
+    """
+    cfg = config or GeneratorConfig()
+    labels = _labels(labels)
+    n = labels.shape[0]
+    limit = 2**64 if reserved else RESERVED_SEEDS
+    require(isinstance(seed, (int, np.integer)) and 0 <= int(seed) < limit,
+            f"generate: seed {seed!r} must be an integer in 0..2**62-1 (larger seeds are reserved for the eval set)")
+    require(isinstance(start, (int, np.integer)) and 0 <= int(start) and int(start) + n <= 2**64,
+            f"generate: start {start!r} must be an integer >= 0")
+    jitters = _jitter(jitter, n, cfg)
+    seeds = np.full(n, int(seed), np.uint64)
+    indices = (np.uint64(int(start)) + np.arange(n, dtype=np.uint64)).astype(np.uint64)
+    return _draw(labels, jitters, seeds, indices, _variants(variants, labels), cfg.normalize)
+
+
+def regenerate(records: np.ndarray) -> np.ndarray:
+    """The images of stored records, bit-identical to when they were generated."""
+    records = np.asarray(records)
+    missing = [n for n in ("label", "jitter", "variant", "seed", "index", "version", "norm")
+               if records.dtype.names is None or n not in records.dtype.names]
+    require(not missing, f"regenerate: records lack field(s) {', '.join(missing)}; pass records from generate()")
+    versions = set(np.unique(records["version"]).tolist())
+    require(versions <= {GENERATOR_VERSION},
+            f"regenerate: records of generator version(s) {sorted(versions)} cannot be redrawn by version "
+            f"{GENERATOR_VERSION}; keep their stored images")
+    norms = set(np.unique(records["norm"]).tolist())
+    require(len(norms) <= 1, "regenerate: mixed raw and normalised records; regenerate them separately")
+    labels = _labels(records["label"])
+    forced = _variants(records["variant"].astype(np.int64), labels)
+    images, _ = _draw(labels, records["jitter"].astype(np.float64), records["seed"].astype(np.uint64),
+                      records["index"].astype(np.uint64), forced, bool(norms.pop()) if norms else False)
+    return images
+
+
+def is_valid(records: np.ndarray, config: GeneratorConfig | None = None) -> np.ndarray:
+    """(N,) bool: at most ``max_ink_out`` of the ink outside the frame and at least ``min_ink`` ink."""
+    cfg = config or GeneratorConfig()
+    return (records["ink_out"] <= cfg.max_ink_out) & (records["ink"] >= cfg.min_ink)
+
+
+def eval_set(per_cell: int = 50, jitters=EVAL_JITTERS, config: GeneratorConfig | None = None):
+    """The fixed synthetic evaluation set: ``per_cell`` digits per (jitter, label), reserved seed.
+
+    Ordered jitter-major, then label; the same arguments always give the same set.
+    """
+    require(isinstance(per_cell, (int, np.integer)) and per_cell >= 1, f"eval_set: per_cell={per_cell!r} must be >= 1")
+    jit = np.asarray(jitters, dtype=np.float64).reshape(-1)
+    require(jit.size >= 1, "eval_set: give at least one jitter radius")
+    labels = np.tile(np.repeat(np.arange(10), per_cell), jit.size)
+    per_label = np.repeat(jit, 10 * per_cell)
+    return generate(labels, per_label, EVAL_SEED, config=config, reserved=True)

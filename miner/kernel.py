@@ -1,0 +1,260 @@
+"""The compiled renderer: glyph table + (seed, index, label, jitter) -> 28x28 digit.
+
+    python -m pytest tests/test_miner_kernel.py -q     # checked against miner.reference
+
+Same algorithm as the seed notebook's ``drawLine`` + ``cv2.resize``, evaluated
+where it matters. The notebook paints each pen position of a stroke onto a
+280x280 canvas (zoom 10) with intensity 1 up to brush/5 from the pen centre,
+falling linearly to 0 at brush/2, max-composited; ``cv2.resize`` to 28x28
+(INTER_LINEAR, exact 10x) then reads each output pixel as the mean of the four
+canvas pixels at rows/cols ``10r+4`` and ``10r+5``. So only those 56x56 sample
+points are ever looked at, and because the profile falls with distance, the
+max over pen positions is the profile of the *nearest* pen position: the kernel
+keeps the minimum squared distance per sample point and applies the profile
+once. One digit costs ~(pen positions x ~60 samples) multiply-adds instead of
+a 78,400-pixel canvas.
+
+Randomness is counter based (splitmix64): draw ``slot`` of image ``index`` is
+``mix(mix(mix(seed) ^ index) ^ mix(slot))``, so an image depends only on its
+own (seed, index, label, jitter), never on batch size, thread count or order.
+Slots: 0 form, 1 brush, 2..5 option coins, 8+3k.. the three draws of point k.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+ZOOM = 10.0  # canvas pixels per grid pixel, as in the notebook
+MARGIN = 28  # grid pixels of outer window around the frame where ink_out is measured
+CHUNK = 64  # digits per parallel work item (scratch buffers are reused within one)
+STEPS_PER_LENGTH = np.array([0.0, 0.0, 1.0, 1.5, 1.7])  # by number of control points: line, quad, cubic
+POINT_SLOT0, POINT_SLOTS, OPTION_SLOT0 = 8, 3, 2
+CENTRE = 14.0  # mean centre of mass of MNIST training digits (row and col, measured: 14.00, 14.01)
+BOX = 20.0  # MNIST fits each digit's ink in a 20x20 box
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+M1, M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, inline="always")
+def mix64(z):
+    z = z + GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * M1
+    z = (z ^ (z >> np.uint64(27))) * M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def uniform(key, slot):
+    """U[0, 1) with 53 random bits, for draw ``slot`` of the image with ``key``."""
+    return float(mix64(key ^ mix64(np.uint64(slot))) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, fastmath=True)
+def splat(grid, origin, px, py, r2):
+    """grid[r, c, q] = min(itself, squared distance from sample q of grid pixel r, c to the pen at (px, py)).
+
+    Grid pixel r (grid row ``origin + r``) has its samples at canvas rows
+    ``10 * (origin + r) + 4`` and ``+ 5``: the two canvas rows that cv2's exact 10x
+    INTER_LINEAR averages. Sample q = 2 * (row offset) + (col offset). Only
+    samples closer than the pen radius (squared: r2) are updated.
+    """
+    n = grid.shape[0]
+    rad = math.sqrt(r2)
+    r_lo = max(0, math.floor((px - rad - 5.0) * 0.1) - origin)
+    r_hi = min(n - 1, math.floor((px + rad - 4.0) * 0.1) - origin)
+    for r in range(r_lo, r_hi + 1):
+        dx0 = 10.0 * (origin + r) + 4.0 - px
+        a0, a1 = dx0 * dx0, (dx0 + 1.0) * (dx0 + 1.0)
+        nearest = min(a0, a1)
+        if nearest >= r2:
+            continue
+        half = math.sqrt(r2 - nearest)
+        c_lo = max(0, math.floor((py - half - 5.0) * 0.1) - origin)
+        c_hi = min(n - 1, math.floor((py + half - 4.0) * 0.1) - origin)
+        for c in range(c_lo, c_hi + 1):
+            dy0 = 10.0 * (origin + c) + 4.0 - py
+            b0, b1 = dy0 * dy0, (dy0 + 1.0) * (dy0 + 1.0)
+            g = grid[r, c]
+            g[0] = min(g[0], a0 + b0)
+            g[1] = min(g[1], a0 + b1)
+            g[2] = min(g[2], a1 + b0)
+            g[3] = min(g[3], a1 + b1)
+
+
+@njit(cache=True, inline="always")
+def profile(d2, brush):
+    """Pen intensity at squared distance d2: 1 up to brush/5, linear to 0 at brush/2."""
+    half = 0.5 * brush
+    if d2 >= half * half:
+        return 0.0
+    d = math.sqrt(d2)
+    if d <= brush / 5.0:
+        return 1.0
+    return 1.0 - d / half
+
+
+@njit(cache=True)
+def cell_sum(grid, brush, r0, r1, c0, c1, out):
+    """Grid pixels [r0, r1) x [c0, c1): cv2's mean of their 4 samples (into out if non-empty); total."""
+    total = 0.0
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            g = grid[r, c]
+            top = (profile(g[0], brush) + profile(g[1], brush)) * 0.5
+            bot = (profile(g[2], brush) + profile(g[3], brush)) * 0.5
+            v = (top + bot) * 0.5
+            if out.shape[0] > 0:
+                out[r, c] = v
+            total += v
+    return total
+
+
+@njit(cache=True)
+def place(ls, style, ranges, option, n_opts, point, refs, label, jitter, key, forced, pts, on):
+    """Choose form, brush and options, place the style's points into pts; return (style, brush, variant)."""
+    s0, ns = ls[label, 0], ls[label, 1]
+    if forced >= 0:
+        f = forced >> 8
+    else:
+        u, f = uniform(key, 0), 0
+        while f < ns - 1 and u >= style[s0 + f, 0]:
+            f += 1
+    s = s0 + f
+    brush = (style[s, 1] + (style[s, 2] - style[s, 1]) * uniform(key, 1)) * ZOOM
+    o0, variant = int(style[s, 3]), f << 8
+    for k in range(n_opts[s]):
+        if forced >= 0:
+            on[k] = (forced >> k) & 1 == 1
+        else:
+            req = int(option[o0 + k, 1])
+            on[k] = (req < 0 or on[req]) and uniform(key, OPTION_SLOT0 + k) < option[o0 + k, 0]
+        if on[k]:
+            variant |= 1 << k
+    p0 = ranges[s, 0]
+    for j in range(ranges[s, 1] - p0):
+        p, slot = p0 + j, POINT_SLOT0 + POINT_SLOTS * j
+        if refs[p, 4] >= 0 and not on[refs[p, 4]]:
+            continue
+        x, y, a, b = point[p, 0] * ZOOM, point[p, 1] * ZOOM, refs[p, 0], refs[p, 1]
+        if a >= 0 and b >= 0:
+            x, y = x + 0.5 * (pts[a, 0] + pts[b, 0]), y + 0.5 * (pts[a, 1] + pts[b, 1])
+        elif a >= 0:
+            x, y = x + pts[a, 0], y + pts[a, 1]
+        if point[p, 3] > 0.0:
+            cp, cq = refs[p, 2], refs[p, 3]
+            chord = math.sqrt((pts[cq, 0] - pts[cp, 0]) ** 2 + (pts[cq, 1] - pts[cp, 1]) ** 2)
+            bound = uniform(key, slot) * chord / point[p, 3]
+        else:
+            bound = point[p, 2] * jitter * ZOOM
+        radius, angle = uniform(key, slot + 1) * bound, 2.0 * math.pi * uniform(key, slot + 2)
+        pts[j, 0], pts[j, 1] = x + radius * math.cos(angle), y + radius * math.sin(angle)
+    return s, brush, variant
+
+
+@njit(cache=True)
+def normalize_mnist(img, out):
+    """MNIST-style: scale the ink's bounding box to fit 20x20, centre of mass at (14, 14), bilinear."""
+    r0, r1, c0, c1, mass, mr, mc = 28, -1, 28, -1, 0.0, 0.0, 0.0
+    for r in range(28):
+        for c in range(28):
+            v = img[r, c]
+            if v * 255.0 >= 0.5:  # visible once quantised
+                r0, r1, c0, c1 = min(r0, r), max(r1, r), min(c0, c), max(c1, c)
+            mass += v
+            mr += v * r
+            mc += v * c
+    out[:] = 0.0
+    if r1 < 0:
+        return
+    scale = BOX / max(r1 - r0 + 1, c1 - c0 + 1)
+    mr, mc = mr / mass, mc / mass
+    for r in range(28):
+        for c in range(28):
+            sr, sc = (r - CENTRE) / scale + mr, (c - CENTRE) / scale + mc
+            fr, fc = math.floor(sr), math.floor(sc)
+            wr, wc, v = sr - fr, sc - fc, 0.0
+            for dr in range(2):
+                for dc in range(2):
+                    rr, cc = fr + dr, fc + dc
+                    if 0 <= rr < 28 and 0 <= cc < 28:
+                        v += img[rr, cc] * (wr if dr else 1.0 - wr) * (wc if dc else 1.0 - wc)
+            out[r, c] = v
+
+
+@njit(cache=True, parallel=True)
+def render(ls, style, ranges, option, n_opts, point, refs, stroke,
+           labels, jitters, seeds, indices, forced, normalize,
+           images, brushes, variants, ink_out):
+    """Draw digit i from (seeds[i], indices[i], labels[i], jitters[i]) (u8, u8, int, f8 grid px).
+
+    forced[i] >= 0 imposes the variant code instead of drawing form and options
+    (the other draws keep their slots, so forcing the drawn code changes nothing).
+    Fills images (N,28,28) u1, brushes (N,) f4 grid px, variants (N,) u2, ink_out (N,) f4.
+    """
+    n = labels.shape[0]
+    n_outer = 28 + 2 * MARGIN
+    max_points = np.max(ranges[:, 1] - ranges[:, 0])
+    for chunk in prange((n + CHUNK - 1) // CHUNK):
+        inner = np.empty((28, 28, 4))  # min squared distance per frame sample point
+        outer = np.empty((n_outer, n_outer, 4))  # same over the margin window, only when ink crosses the frame
+        img, norm = np.empty((28, 28)), np.empty((28, 28))
+        pts = np.zeros((max_points, 2))
+        on = np.zeros(8, np.bool_)
+        ctrl = np.zeros((4, 2))
+        for i in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):
+            key = mix64(mix64(np.uint64(seeds[i])) ^ np.uint64(indices[i]))
+            s, brush, variant = place(ls, style, ranges, option, n_opts, point, refs,
+                                      labels[i], jitters[i], key, forced[i], pts, on)
+            r2 = 0.25 * brush * brush
+            rad = 0.5 * brush
+            inner[:] = np.inf
+            crossed = False
+            for k in range(ranges[s, 2], ranges[s, 3]):
+                if stroke[k, 5] >= 0 and not on[stroke[k, 5]]:
+                    continue
+                m = stroke[k, 0]
+                for q in range(m):
+                    ctrl[q, 0], ctrl[q, 1] = pts[stroke[k, 1 + q], 0], pts[stroke[k, 1 + q], 1]
+                length2 = 0.0
+                for q in range(m - 1):
+                    length2 += (ctrl[q + 1, 0] - ctrl[q, 0]) ** 2 + (ctrl[q + 1, 1] - ctrl[q, 1]) ** 2
+                steps = max(1, int(np.rint(math.sqrt(length2) * STEPS_PER_LENGTH[m])))
+                for t_i in range(steps + 1):
+                    t = t_i / steps
+                    u = 1.0 - t
+                    if m == 2:
+                        w0, w1, w2, w3 = u, t, 0.0, 0.0
+                    elif m == 3:
+                        w0, w1, w2, w3 = u * u, 2.0 * u * t, t * t, 0.0
+                    else:
+                        w0, w1, w2, w3 = u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t
+                    px = w0 * ctrl[0, 0] + w1 * ctrl[1, 0] + w2 * ctrl[2, 0] + w3 * ctrl[3, 0]
+                    py = w0 * ctrl[0, 1] + w1 * ctrl[1, 1] + w2 * ctrl[2, 1] + w3 * ctrl[3, 1]
+                    splat(inner, 0, px, py, r2)
+                    if px - rad < 0.0 or py - rad < 0.0 or px + rad > 280.0 or py + rad > 280.0:
+                        if not crossed:
+                            outer[:] = np.inf
+                            crossed = True
+                        splat(outer, -MARGIN, px, py, r2)
+            ink_in = cell_sum(inner, brush, 0, 28, 0, 28, img)
+            out_mass = 0.0
+            if crossed:  # outer window minus the frame: four bands
+                none = np.empty((0, 0))
+                w = 28 + 2 * MARGIN
+                out_mass += cell_sum(outer, brush, 0, MARGIN, 0, w, none)
+                out_mass += cell_sum(outer, brush, MARGIN + 28, w, 0, w, none)
+                out_mass += cell_sum(outer, brush, MARGIN, MARGIN + 28, 0, MARGIN, none)
+                out_mass += cell_sum(outer, brush, MARGIN, MARGIN + 28, MARGIN + 28, w, none)
+            ink_out[i] = out_mass / (ink_in + out_mass) if ink_in + out_mass > 0.0 else 1.0
+            if normalize:
+                normalize_mnist(img, norm)
+                img[:] = norm
+            for r in range(28):
+                for c in range(28):
+                    images[i, r, c] = np.uint8(min(255.0, img[r, c] * 255.0 + 0.5))
+            brushes[i] = brush / ZOOM
+            variants[i] = variant

@@ -1,0 +1,133 @@
+"""Slow, obviously-correct reference of the generator: the notebook's way, step by step.
+
+    python -m miner.reference 7 2.0 > /dev/null    # draws one '7' at jitter 2 (for timing by hand)
+
+Plain Python reads the glyph dataclasses (not the compiled arrays), places the
+points with a Python-integer splitmix64, paints every pen position onto a zoomed
+canvas exactly like the notebook's ``drawLine`` (max-compositing, NumPy for the
+pixels under the pen), and shrinks it with ``cv2.resize`` (INTER_LINEAR), as the
+notebook does. The canvas is padded by ``MARGIN`` grid pixels on every side so
+the ink that falls outside the 28x28 frame can be measured (``ink_out``).
+``tests/test_miner_kernel.py`` compares ``miner.kernel`` against this.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import cv2
+import numpy as np
+
+from miner.glyphs import FORM_SHIFT, STYLES, Style
+from miner.kernel import MARGIN, OPTION_SLOT0, POINT_SLOT0, POINT_SLOTS, STEPS_PER_LENGTH, ZOOM
+
+MASK = (1 << 64) - 1
+
+
+def mix64(z: int) -> int:
+    z = (z + 0x9E3779B97F4A7C15) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def uniform(key: int, slot: int) -> float:
+    return (mix64(key ^ mix64(slot)) >> 11) / 2.0**53
+
+
+def place(label: int, jitter: float, seed: int, index: int, forced: int = -1):
+    """Form, brush (canvas px), variant code, points {name: (x, y)} and the active strokes."""
+    forms: list[Style] = [s for s in STYLES if s.label == label]
+    key = mix64(mix64(seed) ^ index)
+    if forced >= 0:
+        f = forced >> FORM_SHIFT
+    else:
+        u, cum, f = uniform(key, 0), 0.0, 0
+        total = sum(s.weight for s in forms)
+        for f, s in enumerate(forms):
+            cum += s.weight / total
+            if u < cum:
+                break
+    s = forms[f]
+    brush = (s.brush[0] + (s.brush[1] - s.brush[0]) * uniform(key, 1)) * ZOOM
+    on: dict[str, bool] = {}
+    for k, o in enumerate(s.options):
+        if forced >= 0:
+            on[o.name] = bool(forced >> k & 1)
+        else:
+            on[o.name] = (o.requires is None or on[o.requires]) and uniform(key, OPTION_SLOT0 + k) < o.p
+    variant = (f << FORM_SHIFT) | sum(1 << k for k, o in enumerate(s.options) if on[o.name])
+    pts: dict[str, tuple[float, float]] = {}
+    for j, pt in enumerate(s.points):
+        if pt.when and not on[pt.when]:
+            continue
+        slot = POINT_SLOT0 + POINT_SLOTS * j
+        x, y = pt.at[0] * ZOOM, pt.at[1] * ZOOM
+        if pt.near:
+            x += sum(pts[n][0] for n in pt.near) / len(pt.near)
+            y += sum(pts[n][1] for n in pt.near) / len(pt.near)
+        if pt.chord:
+            (px, py), (qx, qy) = pts[pt.chord[0]], pts[pt.chord[1]]
+            bound = uniform(key, slot) * math.hypot(qx - px, qy - py) / pt.chord[2]
+        else:
+            bound = pt.jitter * jitter * ZOOM
+        radius, angle = uniform(key, slot + 1) * bound, 2 * math.pi * uniform(key, slot + 2)
+        pts[pt.name] = (x + radius * math.cos(angle), y + radius * math.sin(angle))
+    strokes = [[pts[n] for n in st.via] for st in s.strokes if not st.when or on[st.when]]
+    return brush, variant, strokes
+
+
+def pen_path(ctrl: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The notebook's pen positions along a line / quadratic / cubic Bezier."""
+    length = math.sqrt(sum((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2 for a, b in zip(ctrl, ctrl[1:])))
+    steps = max(1, round(length * STEPS_PER_LENGTH[len(ctrl)]))
+    n = len(ctrl) - 1
+    out = []
+    for s in range(steps + 1):
+        t = s / steps
+        w = [math.comb(n, k) * (1 - t) ** (n - k) * t**k for k in range(n + 1)]
+        out.append((sum(wk * p[0] for wk, p in zip(w, ctrl)), sum(wk * p[1] for wk, p in zip(w, ctrl))))
+    return out
+
+
+def paint(canvas: np.ndarray, offset: float, x: float, y: float, brush: float) -> None:
+    """Max-composite the pen at canvas position (x, y) + offset (the notebook's inner loop)."""
+    x, y, half = x + offset, y + offset, brush / 2
+    r0, r1 = max(round(x - half), 0), min(round(x + half + 1), canvas.shape[0])
+    c0, c1 = max(round(y - half), 0), min(round(y + half + 1), canvas.shape[1])
+    if r0 >= r1 or c0 >= c1:
+        return
+    rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+    dist = np.sqrt((x - rr) ** 2 + (y - cc) ** 2)
+    ink = np.where(dist <= brush / 5, 1.0, 1.0 - dist / half)
+    ink[dist >= half] = 0.0
+    np.maximum(canvas[r0:r1, c0:c1], ink, out=canvas[r0:r1, c0:c1])
+
+
+def canvas_of(label: int, jitter: float, seed: int, index: int, forced: int = -1, margin: int = MARGIN):
+    """(canvas, brush, variant): the zoomed canvas, padded by ``margin`` grid px, float64 0..1."""
+    brush, variant, strokes = place(label, jitter, seed, index, forced)
+    side = int((28 + 2 * margin) * ZOOM)
+    canvas = np.zeros((side, side))
+    for ctrl in strokes:
+        for x, y in pen_path(ctrl):
+            paint(canvas, margin * ZOOM, x, y, brush)
+    return canvas, brush, variant
+
+
+def draw(label: int, jitter: float, seed: int, index: int, forced: int = -1):
+    """(image (28,28) uint8, brush grid px, variant, ink_out) as the reference computes them."""
+    canvas, brush, variant = canvas_of(label, jitter, seed, index, forced)
+    cells = cv2.resize(canvas, (28 + 2 * MARGIN, 28 + 2 * MARGIN), interpolation=cv2.INTER_LINEAR)
+    frame = cells[MARGIN:MARGIN + 28, MARGIN:MARGIN + 28]
+    total = cells.sum()
+    ink_out = (total - frame.sum()) / total if total > 0 else 1.0
+    image = np.minimum(255.0, frame * 255.0 + 0.5).astype(np.uint8)
+    return image, brush / ZOOM, variant, ink_out
+
+
+if __name__ == "__main__":
+    img, *_ = draw(int(sys.argv[1]), float(sys.argv[2]), seed=0, index=0)
+    for row in img:
+        print("".join(" .:-=+*#%@"[v * 10 // 256] for v in row))
