@@ -66,7 +66,7 @@ class FlowSettings:
     mnist_path: str | None = _opt(
         None, "MNIST .npz; default $HARDMINE_MNIST, else the Keras cache/download", option="--mnist")
     mnist_limit: int | None = _opt(
-        None, "train on the first N MNIST training images only (smoke tests)")
+        None, "use only the first N images of each MNIST split: train, val, test (smoke tests)")
 
     def __post_init__(self) -> None:
         for name, low, high in _RANGES:

@@ -10,8 +10,9 @@ which is also what makes a killed run resumable. Every task reports its own
 wall time as ``seconds``. ``store`` and ``report`` retry: the bank's writer lock
 and the Prefect API are the stages where a failure can be transient.
 
-Logs of our packages (``miner``, ``store``, ``model``) and Keras' progress lines
-(absl) are forwarded to the task's Prefect run logger while a task runs.
+Logs of our packages (``hardmine.*``: the model's one line per epoch, ...) and
+Keras' own messages (absl) are forwarded to the task's Prefect run logger while
+a task runs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from flows.rundir import RunDir, accepts, promote_copy
 from flows.select import select
 from flows.settings import FlowSettings
 
-FORWARDED_LOGGERS = ("miner", "store", "model", "absl")
+# our packages log under "hardmine.<package>"; absl carries Keras' own messages
+FORWARDED_LOGGERS = ("hardmine", "absl")
 # mining seed of round k: distinct per (seed, round), far below miner's reserved range
 SEED_STRIDE = 2**16
 
@@ -68,14 +70,16 @@ def run_logs() -> Iterator[logging.LoggerAdapter]:
 
 
 def _mnist(s: FlowSettings):
-    """MNIST as the flow uses it: ``mnist_limit`` cuts the training split only."""
+    """MNIST as the flow uses it: ``mnist_limit`` keeps the first N images of
+    each split (train, validation, test), for smoke tests."""
     import dataclasses
     from model.data import load_mnist
     data = load_mnist(s.mnist_path)
-    if s.mnist_limit is not None:
-        data = dataclasses.replace(data, x_train=data.x_train[:s.mnist_limit],
-                                   y_train=data.y_train[:s.mnist_limit])
-    return data
+    if s.mnist_limit is None:
+        return data
+    cut = {name: getattr(data, name)[:s.mnist_limit]
+           for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    return dataclasses.replace(data, **cut)
 
 
 def _load(path: str):
@@ -83,37 +87,24 @@ def _load(path: str):
     return keras.models.load_model(path)
 
 
-def _bank_size(s: FlowSettings) -> int:
-    from store import Bank
-    if not s.bank.exists():
-        return 0
-    with Bank.open(s.bank) as bank:
-        return len(bank)
-
-
 @task(task_run_name="train-round-{k}", cache_policy=NONE)
 def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
     """Round 0: a fresh ``preset`` CNN on MNIST. Round k >= 1: continue from
     ``models/current.keras`` on MNIST mixed with the bank."""
-    from keras import config as keras_config
     from model.train import TrainConfig, train
     from miner.config import checked_replace
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     with run_logs() as log:
-        keras_config.disable_interactive_logging()  # progress lines -> absl -> run log
-        mixing = k >= 1 and s.mix_fraction > 0 and _bank_size(s) > 0
         cfg = checked_replace(TrainConfig(), {
             "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
-            "mix_fraction": s.mix_fraction if mixing else 0.0,
+            "mix_fraction": s.mix_fraction if k >= 1 else 0.0,
         }, f"mine-and-retrain round {k}")
         init = str(rd.current) if k >= 1 else None
-        log.info("round %d: training %s for %d epoch(s) from %s, bank mix %.2f",
-                 k, s.preset, s.epochs_per_round, init or "scratch", cfg.mix_fraction)
-        result = train(cfg, _mnist(s), str(rd.model(k)),
-                       bank_path=str(s.bank) if mixing else None, init_model=init, log=log.info)
-    return {"model": str(rd.model(k)), "seconds": time.perf_counter() - start,
-            "train_acc": float(result.get("train_acc", np.nan)) if isinstance(result, dict) else np.nan}
+        result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
+                       init_model=init, log=log.info)  # an empty or missing bank trains on MNIST only
+    return {"model": str(rd.model(k)), "train_acc": result["train_acc"],
+            "bank_mix": result["bank_mix"], "seconds": time.perf_counter() - start}
 
 
 @task(task_run_name="mine-round-{k}", cache_policy=NONE)
@@ -187,26 +178,27 @@ def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
 @task(task_run_name="evaluate-round-{k}", cache_policy=NONE)
 def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
     """MNIST validation/test accuracy and accuracy per jitter on the fixed
-    synthetic evaluation set."""
+    synthetic evaluation set (``acc_j<radius>``); the model package's PNG plots
+    go to ``plots/round-<k>-{confusion,curves,jitter}.png``."""
+    import json
     import miner
+    from model import plots
     from model.evaluate import evaluate
+    from model.train import history_path
+    rd = RunDir(s.run_dir)
     start = time.perf_counter()
     with run_logs() as log:
         synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
         scores = evaluate(_load(model_path), _mnist(s), synthetic=synthetic)
-        log.info("round %d: %s", k, ", ".join(f"{n}={v:.4f}" for n, v in _flat(scores).items()))
-    return {**_flat(scores), "seconds": time.perf_counter() - start}
-
-
-def _flat(scores: dict[str, Any]) -> dict[str, float]:
-    """evaluate()'s dict with nested per-jitter dicts flattened to ``name_<key>``."""
-    out = {}
-    for name, value in scores.items():
-        if isinstance(value, dict):
-            out.update({f"{name}_{key}": float(v) for key, v in value.items()})
-        elif np.isscalar(value):
-            out[name] = float(value)
-    return out
+        history = json.loads(history_path(model_path).read_text())["history"]
+        for name, draw, what in (("confusion", plots.confusion_png, scores["confusion"]),
+                                 ("curves", plots.curves_png, history),
+                                 ("jitter", plots.jitter_png, scores["jitter_acc"])):
+            draw(what, rd.plots / f"round-{k}-{name}.png")
+        metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
+        metrics.update({f"acc_j{radius}": acc for radius, acc in scores["jitter_acc"].items()})
+        log.info("round %d: %s", k, ", ".join(f"{n} {v:.4f}" for n, v in metrics.items() if v is not None))
+    return {**metrics, "seconds": time.perf_counter() - start}
 
 
 @task(task_run_name="promote-round-{k}", cache_policy=NONE)
@@ -219,12 +211,12 @@ def promote_round(s: FlowSettings, k: int, model_path: str, val_acc: float) -> d
     with run_logs() as log:
         current_round, current_val = rd.current_state()
         promoted = accepts(val_acc, current_val, s.promote_tolerance)
-        if promoted:
-            promote_copy(rd.model(k), rd.current)
-            current_round = k
         log.info("round %d: val_acc %.4f vs current %s -> %s", k, val_acc,
                  "none" if current_val is None else f"{current_val:.4f} (round {current_round})",
                  "promoted" if promoted else "kept, not promoted")
+        if promoted:
+            promote_copy(rd.model(k), rd.current)
+            current_round = k
     return {"promoted": promoted, "current_round": current_round,
             "seconds": time.perf_counter() - start}
 

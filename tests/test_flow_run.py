@@ -1,0 +1,193 @@
+"""The flow for real, with tiny settings: tasks through ``.fn()``, the flow under
+``prefect_test_harness``, and resume after ``kill -9`` of a flow in a subprocess.
+
+    pytest -q tests/test_flow_run.py          # ~1-2 min on 2 cores
+
+Tiny = the first 2,000 MNIST training images, 1 epoch, 200 synthetic digits
+per round over two jitter radii.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from prefect.logging import disable_run_logger
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.mine_and_retrain import mine_and_retrain
+from flows.rundir import RunDir
+from flows.settings import make_settings
+from flows.tasks import promote_round, store_round
+from store import Bank
+
+pytestmark = pytest.mark.slow
+
+TINY = {"epochs_per_round": 1, "synthetic_per_round": 200, "jitter": (0.0, 3.0),
+        "mnist_limit": 2000, "eval_per_cell": 5, "mine_cap": 50}
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _bank_rows(path: Path) -> pd.DataFrame:
+    with Bank.open(path) as bank:
+        return bank.table()
+
+
+# ---------------------------------------------------------------- tasks via .fn()
+
+def test_promote_guard_task_keeps_every_model_and_moves_current(tmp_path):
+    s = make_settings({"run_dir": str(tmp_path), "promote_tolerance": 0.01})
+    rd = RunDir(tmp_path).make()
+    for k in (0, 1, 2):
+        rd.model(k).write_bytes(f"model {k}".encode())
+    with disable_run_logger():
+        first = promote_round.fn(s, 0, str(rd.model(0)), 0.95)
+        rd.append_row({"round": 0, "val_acc": 0.95, "promoted": first["promoted"]})
+        worse = promote_round.fn(s, 1, str(rd.model(1)), 0.939)  # 0.011 worse: refused
+        rd.append_row({"round": 1, "val_acc": 0.939, "promoted": worse["promoted"]})
+        close = promote_round.fn(s, 2, str(rd.model(2)), 0.941)  # 0.009 worse: within tolerance
+    assert (first["promoted"], first["current_round"]) == (True, 0)
+    assert (worse["promoted"], worse["current_round"]) == (False, 0)
+    assert (close["promoted"], close["current_round"]) == (True, 2)
+    assert rd.current.read_bytes() == b"model 2" and rd.model(1).read_bytes() == b"model 1"
+
+
+def test_store_task_is_idempotent_per_round(tmp_path):
+    import miner
+    s = make_settings({"run_dir": str(tmp_path)})
+    images, records = miner.generate(np.array([1, 7, 7]), 1.0, seed=5)
+    probs = np.full((3, 10), 0.1, np.float32)
+    staged = tmp_path / "mined.npz"
+    np.savez(staged, images=images, labels=records["label"], pred=np.array([7, 1, 1], np.uint8),
+             probs=probs, records=records, jitter_index=np.zeros(3, int))
+    with disable_run_logger():
+        once = store_round.fn(s, 1, str(staged))
+        again = store_round.fn(s, 1, str(staged))  # a resumed round: no-op
+        other = store_round.fn(s, 2, str(staged))
+    assert (once["stored"], once["bank_size"]) == (3, 3)
+    assert (again["stored"], again["bank_size"]) == (3, 3)
+    assert other["bank_size"] == 6
+
+
+# ---------------------------------------------------------------- the flow
+
+def test_tiny_flow_then_resume_adds_only_the_missing_round(tmp_path, harness):
+    run_dir = tmp_path / "run"
+    path = mine_and_retrain(rounds=1, run_dir=str(run_dir), **TINY)
+    metrics = pd.read_csv(path)
+    assert metrics["round"].tolist() == [0, 1]
+    for column in ("val_acc", "mnist_test_acc", "synth_acc", "acc_j0", "acc_j3", "mined", "bank_size",
+                   "promoted", "seconds_train", "seconds_mine", "seconds_evaluate"):
+        assert column in metrics, column
+    assert metrics["promoted"].iloc[0]  # round 0 is always the first current model
+    assert metrics["bank_size"].iloc[-1] == metrics["mined"].sum() > 0
+    assert (metrics["mined"] <= TINY["mine_cap"]).all()
+    rd = RunDir(run_dir)
+    assert all(rd.model(k).exists() for k in (0, 1)) and rd.current.exists()
+    assert all(rd.budget(k).exists() for k in (0, 1, 2))  # round 2's split is recorded ahead
+    assert sorted(p.name for p in rd.plots.glob("round-1-*.png")) == [
+        "round-1-confusion.png", "round-1-curves.png", "round-1-jitter.png"]
+    split = pd.read_csv(rd.budget(1))
+    assert split["budget"].sum() == TINY["synthetic_per_round"]
+    assert split["budget"].min() >= int(0.2 * 200 / 20)
+
+    mine_and_retrain(rounds=2, run_dir=str(run_dir), **TINY)  # resume: only round 2 runs
+    metrics = pd.read_csv(path)
+    bank = _bank_rows(run_dir / "bank.h5")
+    assert metrics["round"].tolist() == [0, 1, 2]
+    assert len(bank) == metrics["mined"].sum() == metrics["bank_size"].iloc[-1]
+    assert bank.groupby("round").size().reindex(range(3), fill_value=0).tolist() == metrics["mined"].tolist()
+
+    mine_and_retrain(rounds=2, run_dir=str(run_dir), **TINY)  # already complete: nothing to do
+    assert pd.read_csv(path)["round"].tolist() == [0, 1, 2]
+
+
+def test_artifacts_are_published(tmp_path, harness):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    mine_and_retrain(rounds=0, run_dir=str(tmp_path / "run"), strategy="random", **TINY)
+
+    async def latest(key):
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        return found[-1]
+
+    import asyncio
+    markdown = asyncio.run(latest("mine-and-retrain-round-0"))
+    assert markdown.type == "markdown" and "# mine-and-retrain, round 0" in markdown.data
+    assert "| **all** |" in markdown.data  # random mines mine_cap digits: a crosstab, not "nothing"
+    table = asyncio.run(latest("mine-and-retrain-metrics"))
+    assert table.type == "table"
+    progress = asyncio.run(latest("mine-and-retrain-progress"))
+    assert progress.type == "progress" and float(progress.data) == 100.0
+
+
+def test_invalid_bank_stops_before_training(tmp_path, harness):
+    not_a_bank = tmp_path / "bank.h5"
+    not_a_bank.write_bytes(b"hello")
+    from miner.config import HardmineError
+    with pytest.raises(HardmineError, match="bank"):
+        mine_and_retrain(rounds=0, run_dir=str(tmp_path / "run"), bank_path=str(not_a_bank), **TINY)
+    assert not (tmp_path / "run" / "models" / "round-0.keras").exists()
+
+
+# ---------------------------------------------------------------- kill -9 and resume
+
+def _cli_args(run_dir: Path, rounds: int) -> list[str]:
+    args = ["--rounds", str(rounds), "--run-dir", str(run_dir)]
+    for name, value in TINY.items():
+        value = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value)
+        args += ["--" + name.replace("_", "-"), value]
+    return args
+
+
+def test_killed_mid_round_then_rerun_has_every_round_once(tmp_path):
+    run_dir = tmp_path / "run"
+    bank_path = run_dir / "bank.h5"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    log = tmp_path / "flow.log"
+    proc = subprocess.Popen([sys.executable, "-m", "flows.mine_and_retrain", *_cli_args(run_dir, 2)],
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        # kill -9 right after round 1's cases are committed to the bank, before its metrics row
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if bank_path.exists() and (_bank_rows(bank_path)["round"] == 1).any():
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    assert RunDir(run_dir).completed_rounds() == [0]  # round 1 was cut short
+    stored_before = _bank_rows(bank_path)
+
+    rerun = subprocess.run([sys.executable, "-m", "flows.mine_and_retrain", *_cli_args(run_dir, 2)],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    bank = _bank_rows(bank_path)
+    assert metrics["round"].tolist() == [0, 1, 2]
+    assert bank["id"].is_unique and len(bank) == metrics["mined"].sum()
+    per_round = bank.groupby("round").size().reindex(range(3), fill_value=0)
+    assert per_round.tolist() == metrics["mined"].tolist()
+    # round 1's cases are the ones committed before the kill, not a second copy
+    assert (bank[bank["round"] == 1]["id"].to_numpy() ==
+            stored_before[stored_before["round"] == 1]["id"].to_numpy()).all()

@@ -1,0 +1,112 @@
+"""End to end, the way a user runs the service: a real Prefect server on
+loopback, ``hardmine serve`` serving ``mine-and-retrain/nightly``, and
+``prefect deployment run ... --watch`` with tiny parameters.
+
+    pytest -q tests/test_server_e2e.py        # ~2-3 min on 2 cores
+
+Everything lives in a temporary ``PREFECT_HOME``; the server and the serve
+process are started in their own process groups and always stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+TINY = {"rounds": 1, "epochs_per_round": 1, "synthetic_per_round": 300, "jitter": [0, 3],
+        "mnist_limit": 2000, "eval_per_cell": 5, "mine_cap": 100}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(what: str, check, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what}: process exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"{what}: not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status
+
+
+def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_served_deployment_runs_to_completion(tmp_path):
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
+    run_dir, bank = tmp_path / "run", tmp_path / "bank.h5"
+    procs = []
+    try:
+        server_log = tmp_path / "server.log"
+        procs.append(_start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env, server_log))
+        _wait_for("prefect server", lambda: _get(f"{api}/health") == 200, 120, procs[0], server_log)
+
+        serve_log = tmp_path / "serve.log"
+        procs.append(_start([str(BIN / "hardmine"), "serve", "--param", f"run_dir={run_dir}",
+                             "--param", f"bank_path={bank}"], env, serve_log))
+        deployment = f"{api}/deployments/name/mine-and-retrain/nightly"
+        _wait_for("hardmine serve", lambda: _get(deployment) == 200, 120, procs[1], serve_log)
+
+        params = [arg for name, value in TINY.items()
+                  for arg in ("--param", f"{name}={json.dumps(value)}")]
+        result = subprocess.run(
+            [str(BIN / "prefect"), "deployment", "run", "mine-and-retrain/nightly", *params,
+             "--watch", "--watch-timeout", "240"],
+            env=env, capture_output=True, text=True, timeout=300)
+        detail = result.stdout[-3000:] + result.stderr[-2000:] + serve_log.read_text()[-4000:]
+        assert result.returncode == 0, detail
+        assert "Flow run finished successfully in 'Completed'" in result.stdout, detail
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+    from store import Bank
+    with Bank.open(bank) as opened:
+        size, rounds = len(opened), sorted(set(opened.table()["round"]))
+    assert size > 0 and rounds == [0, 1]  # a 2,000-image, 1-epoch model errs in every round
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["round"].tolist() == [0, 1]
+    assert metrics["bank_size"].iloc[-1] == size
+    assert (run_dir / "models" / "round-1.keras").exists() and (run_dir / "models" / "current.keras").exists()
