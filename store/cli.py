@@ -43,6 +43,12 @@ class OneLineCommand(click.Command):
 class OneLineGroup(click.Group):
     command_class = OneLineCommand
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            raise OneLineUsageError(f"hardmine bank: {exc.format_message()}", ctx) from None
+
 
 @click.group(cls=OneLineGroup)
 def bank() -> None:
