@@ -69,7 +69,7 @@ WRITERS = {".npz": save_npz, ".png": save_montage}
 @click.option("--jitter", type=float, default=0.0, show_default=True, help="Jitter radius of every control point, grid pixels (>= 0).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random stream (0 .. 2**62-1); same seed, same digits.")
 @click.option("--normalize/--raw", default=None, help="MNIST-style 20x20 box + centre of mass, or raw strokes [default: the generator's].")
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Output file: .npz (arrays) or .png (labelled montage).")
+@click.option("--out", "out", required=True, help="Output file: .npz (arrays) or .png (labelled montage).")
 def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool | None, out: str) -> None:
     """Draw synthetic pen-stroke digits, labels spread evenly over --digits.
 

@@ -43,7 +43,7 @@ class GeneratorConfig:
     normalize: bool = False  # MNIST-style normalisation; raw wins on recognition (docs/miner.md)
     max_jitter: float = 14.0  # grid px; beyond half the frame nearly all ink leaves it
     max_ink_out: float = 0.02  # is_valid: largest fraction of ink allowed outside the frame
-    min_ink: float = 20.0  # is_valid: smallest ink mass (sum/255); MNIST's 1st percentile is ~40
+    min_ink: float = 15.0  # is_valid: smallest ink mass (sum/255); the faintest MNIST training digit has 19.9
 
     def __post_init__(self) -> None:
         require(0.0 <= self.max_jitter <= 28.0, f"GeneratorConfig: max_jitter={self.max_jitter} must be in 0..28 grid pixels")

@@ -171,10 +171,16 @@ def compile_table(styles: tuple[Style, ...] = STYLES) -> Table:
                 option.append((o.p, opt_index[o.requires] if o.requires else -1))
             n_opts.append(len(s.options))
             names: dict[str, int] = {}
+
+            def ref(name: str) -> int:
+                if name not in names:
+                    raise ValueError(f"glyph {label}/{s.form}: point {name!r} is used before it is defined")
+                return names[name]
+
             p0 = len(point)
             for pt in s.points:
-                near = [names[n] for n in pt.near] + [-1] * (2 - len(pt.near))
-                chord = [names[pt.chord[0]], names[pt.chord[1]]] if pt.chord else [-1, -1]
+                near = [ref(n) for n in pt.near] + [-1] * (2 - len(pt.near))
+                chord = [ref(pt.chord[0]), ref(pt.chord[1])] if pt.chord else [-1, -1]
                 point.append((pt.at[0], pt.at[1], pt.jitter, pt.chord[2] if pt.chord else 0.0))
                 refs.append(near + chord + [opt_index[pt.when] if pt.when else -1, 0])
                 names[pt.name] = len(point) - 1 - p0  # indices local to the style
@@ -182,7 +188,7 @@ def compile_table(styles: tuple[Style, ...] = STYLES) -> Table:
             for st in s.strokes:
                 if not 2 <= len(st.via) <= 4:
                     raise ValueError(f"glyph {label}/{s.form}: a stroke needs 2..4 points, got {st.via}")
-                idx = [names[n] for n in st.via] + [-1] * (4 - len(st.via))
+                idx = [ref(n) for n in st.via] + [-1] * (4 - len(st.via))
                 stroke.append([len(st.via)] + idx + [opt_index[st.when] if st.when else -1])
             ranges.append((p0, len(point), k0, len(stroke)))
     return Table(label_styles, np.array(style, np.float64), np.array(ranges, np.int64),
