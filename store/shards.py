@@ -32,11 +32,15 @@ def write_shard(m: Manifest, parts: Iterable[dict[str, np.ndarray]], rows: int, 
     name = f"{m.next_shard:06d}.h5"
     m.next_shard += 1
     os.makedirs(shard_dir(m.path), exist_ok=True)
-    chunk = max(1, min(rows, chunk_rows))
+    # Uncompressed shards are contiguous: written once, read by slices, no chunk
+    # index. Compressed ones need chunks; equal chunks that tile ``rows`` exactly
+    # (a 10,000-row shard with 4,096-row chunks would allocate 12,288 rows).
+    chunk = -(-rows // -(-rows // chunk_rows)) if rows else 1
 
     def fill(f: h5py.File) -> None:
         sets = {
-            col: f.create_dataset(col, (rows,) + c.shape, c.dtype, chunks=(chunk,) + c.shape, compression=compression)
+            col: f.create_dataset(col, (rows,) + c.shape, c.dtype, compression=compression,
+                                  chunks=(chunk,) + c.shape if compression else None)
             for col, c in COLUMNS.items()
         }
         at = 0
