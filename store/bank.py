@@ -76,8 +76,7 @@ class Bank:
         parent = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(parent):
             raise HardmineError(f"bank {self.path}: directory {parent} does not exist; create it first")
-        exists = os.path.exists(self.path)
-        if exists:
+        if os.path.exists(self.path):
             read_manifest(self.path)  # refuse a non-bank before creating the lock file next to it
         fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -89,7 +88,7 @@ class Bank:
                 "wait for it to finish"
             ) from None
         self._lock_fd = fd
-        if exists:
+        if os.path.exists(self.path):  # again: another writer may have created it while we waited
             self._manifest = read_manifest(self.path)
             self._remove_orphans()
         else:

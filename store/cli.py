@@ -152,7 +152,7 @@ def montage(bank_path: str, out: str, cols: int, **filters) -> None:
               help="FILE.npz (images, labels, ids, pred, probs, round, jitter) or FILE.csv (Kaggle layout).")
 def export(bank_path: str, out: str, **filters) -> None:
     """Write cases to .npz or to Kaggle-layout .csv (label,pixel0..pixel783)."""
-    transfer._format(out, "export")
+    transfer.check_format(out, "export")
     ids = _selected(bank_path, **filters)["id"].to_numpy()
     n = transfer.export_cases(bank_path, ids, out)
     click.echo(f"exported {n} cases to {out}")

@@ -26,61 +26,70 @@ from store.shards import Snapshot
 NPZ_LAYOUTS = ((("images", "labels"),), (("x", "y"),), (("x_train", "y_train"), ("x_test", "y_test")))
 CSV_HEADER = ["label"] + [f"pixel{i}" for i in range(784)]
 FORMATS = (".npz", ".csv")
+# bank column read for each exported array (+ append, turned into round)
+EXPORT_COLUMNS = {"ids": "id", "images": "image", "labels": "true", "pred": "pred", "probs": "probs",
+                  "jitter": "jitter", "append": "append"}
+# shape and dtype of each exported .npz array, for an export that selects no case
+NPZ_EMPTY = {"ids": ((), np.int64), "images": ((28, 28), np.uint8), "labels": ((), np.uint8), "pred": ((), np.int8),
+             "probs": ((10,), np.float32), "jitter": ((), np.float32), "round": ((), np.int32)}
 
 
-def _format(path: str, what: str) -> str:
+def check_format(path: str, what: str) -> str:
+    """The extension of ``path`` if it is a format we read and write, else HardmineError."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise HardmineError(f"{what} {path}: unknown format {ext or '(none)'}; use a .npz or .csv file")
     return ext
 
 
+def _selected_blocks(snap: Snapshot, ids: np.ndarray):
+    """Columns of the cases ``ids``, one block (<= 4096 cases) at a time, in bank order."""
+    round_of = snap.manifest.appends["round"]
+    for s, a, z in snap.blocks(4096):
+        f = snap.files[s]
+        rows = np.flatnonzero(np.isin(f["id"][a:z], ids))
+        if len(rows):
+            block = {k: f[col][a:z][rows] for k, col in EXPORT_COLUMNS.items()}
+            block["round"] = round_of[block.pop("append").astype(np.int64)]
+            yield block
+
+
+def _write_csv(fh, blocks) -> None:
+    fh.write((",".join(CSV_HEADER) + "\n").encode())
+    for b in blocks:  # one block of pixels in memory
+        np.savetxt(fh, np.column_stack([b["labels"], b["images"].reshape(len(b["labels"]), 784)]), fmt="%d",
+                   delimiter=",")
+
+
+def _write_npz(fh, blocks) -> None:
+    parts = list(blocks)  # .npz arrays are written whole
+    arrays = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros((0,) + shape, dtype)
+              for k, (shape, dtype) in NPZ_EMPTY.items()}
+    np.savez(fh, **arrays)
+
+
+WRITERS = {".csv": _write_csv, ".npz": _write_npz}
+
+
 def export_cases(bank_path: str, ids: np.ndarray, out: str) -> int:
-    """Write the cases ``ids`` (sorted) to ``out`` (.npz or Kaggle .csv); returns how many."""
-    ext = _format(out, "export")
-    ids = np.sort(np.asarray(ids, np.int64))
-    parts: dict[str, list] = {k: [] for k in ("ids", "images", "labels", "pred", "probs", "jitter", "append")}
+    """Write the cases ``ids`` to ``out`` (.npz or Kaggle .csv) atomically; returns how many."""
+    ext = check_format(out, "export")
+    ids = np.asarray(ids, np.int64)
     tmp = out + ".part"
-    with Snapshot(bank_path) as snap, open(tmp, "w") if ext == ".csv" else _NoFile() as csv:
-        if ext == ".csv":
-            csv.write(",".join(CSV_HEADER) + "\n")
-        for s, a, z in snap.blocks(4096):  # one block of pixels in memory for CSV
-            f = snap.files[s]
-            rows = np.flatnonzero(np.isin(f["id"][a:z], ids))
-            if not len(rows):
-                continue
-            images, labels = f["image"][a:z][rows], f["true"][a:z][rows]
-            if ext == ".csv":
-                table = np.column_stack([labels, images.reshape(len(rows), 784)])
-                np.savetxt(csv, table, fmt="%d", delimiter=",")
-                continue
-            for key, col in (("ids", "id"), ("pred", "pred"), ("probs", "probs"), ("jitter", "jitter"),
-                             ("append", "append")):
-                parts[key].append(f[col][a:z][rows])
-            parts["images"].append(images)
-            parts["labels"].append(labels)
-        if ext == ".npz":
-            arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
-            arrays["images"] = arrays["images"].reshape(-1, 28, 28).astype(np.uint8)
-            arrays["round"] = snap.manifest.appends["round"][arrays.pop("append").astype(np.int64)]
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-    os.replace(tmp, out)
+    try:
+        with Snapshot(bank_path) as snap, open(tmp, "wb") as fh:
+            WRITERS[ext](fh, _selected_blocks(snap, ids))
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return len(ids)
-
-
-class _NoFile:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def read_cases(path: str) -> dict[str, np.ndarray]:
     """Parse and check an import file: images (N,28,28) uint8, labels (N,) uint8,
     and pred/probs if the file carries them (our own .npz export does)."""
-    ext = _format(path, "import")
+    ext = check_format(path, "import")
     if not os.path.isfile(path):
         raise HardmineError(f"import: {path} does not exist; check the --from path")
     try:

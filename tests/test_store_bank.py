@@ -237,3 +237,28 @@ def test_verify_finds_a_flipped_pixel(path):
         f["image"][2, 10, 10] ^= 1
     findings, _ = verify_bank(path)
     assert findings == [f"shard {name}: case 2 fails its checksum (1 in rows 0..)"]
+
+
+def test_records_of_the_real_generator_dtype_are_accepted(path):
+    from miner import RECORD_DTYPE
+
+    c = cases(4, seed=5)
+    records = np.zeros(4, RECORD_DTYPE)
+    for name in records.dtype.names:
+        if name in c["params"].dtype.names:
+            records[name] = c["params"][name]
+    with Bank.open(path, "a") as b:
+        b.append(c["images"], c["true"], c["pred"], c["probs"], records, round=1, model_id="m", key="k")
+        df = b.table()
+    np.testing.assert_array_equal(df["index"], c["params"]["index"])
+    np.testing.assert_array_equal(df["jitter"], c["params"]["jitter"])
+
+
+def test_importing_store_and_its_cli_pulls_in_no_tensorflow_or_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys, store, store.cli; "
+            "print(sorted(m for m in ('tensorflow', 'numba', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

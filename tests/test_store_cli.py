@@ -266,3 +266,11 @@ def test_newer_schema_is_refused_by_every_command(bank):
         r = run(*args)
         assert r.exit_code == 2 and r.output == (
             f"error: bank {bank} has schema version 2 but this hardmine reads up to 1; upgrade hardmine\n")
+
+
+def test_export_of_an_empty_selection_writes_empty_arrays(bank, tmp_path):
+    out = tmp_path / "none.npz"
+    r = run("export", bank, "--label", "0", "--out", out)
+    assert r.exit_code == 0 and r.output == f"exported 0 cases to {out}\n"
+    with np.load(out) as z:
+        assert z["images"].shape == (0, 28, 28) and z["probs"].shape == (0, 10)
