@@ -56,7 +56,7 @@ def make_bank(path: Path, x: np.ndarray, y: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", default=None, help="MNIST path (default: $HARDMINE_MNIST, else Keras' download)")
-    ap.add_argument("--n", type=int, default=12_800, help="MNIST images per epoch, both arms (default 12800)")
+    ap.add_argument("--n", type=int, default=6_400, help="MNIST images per epoch, both arms (default 6400)")
     ap.add_argument("--rounds", type=int, default=5, help="epochs per arm, the first dropped (default 5)")
     ap.add_argument("--mix", type=float, default=0.2, help="share of each pipeline batch from the bank (default 0.2)")
     ap.add_argument("--bank-cases", type=int, default=5_000, help="cases in the temporary bank (default 5000)")

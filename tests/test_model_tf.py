@@ -136,6 +136,18 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     assert sum(map(sum, scores["confusion"])) == 100 and 0 <= scores["mnist_test_acc"] <= 1
     assert sorted(p.rsplit(".", 2)[1] for p in scores["plots"]) == ["confusion", "curves"]
 
+    plots = tmp_path / "plots"
+    res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--per-cell", "2", "--plots", str(plots)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"{out} on {npz}"
+    assert re.fullmatch(r"val accuracy        \d\.\d{4} \(20 images\)", lines[1])
+    assert re.fullmatch(r"test accuracy       \d\.\d{4} \(100 images\)", lines[2])
+    assert re.fullmatch(r"per class \(test\)    " + " ".join(rf"{d}:\d\.\d{{3}}" for d in range(10)), lines[3])
+    assert re.fullmatch(r"synthetic accuracy  \d\.\d{4} \(140 images\)", lines[4])  # 10 digits x 7 radii x 2
+    assert [cell.split(":")[0] for cell in lines[5].split()[2:]] == ["0", "0.5", "1", "2", "3", "4", "5"]
+    assert lines[6] == "plots: " + ", ".join(str(plots / f"m.{n}.png") for n in ("confusion", "jitter", "curves"))
+
     sub = tmp_path / "submission.csv"
     res = runner.invoke(cli, ["predict", out, "--kaggle", str(tiny_mnist / "test.csv"), "--out", str(sub)])
     assert res.exit_code == 0 and res.stdout == f"wrote 30 predictions to {sub}\n"
