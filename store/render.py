@@ -35,25 +35,30 @@ def _iso(t) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().sort_index().items()}
+
+
 def summary(df: pd.DataFrame, info: dict) -> dict:
     """Counts for ``hardmine bank summary``; ``info`` has path/schema/created/created_by/shards/bytes."""
     conf = np.zeros((10, 11), int)  # true x (pred 0..9, unknown)
     np.add.at(conf, (df["true"].to_numpy(int), np.where(df["pred"] < 0, 10, df["pred"]).astype(int)), 1)
-    by = lambda s: {str(k): int(v) for k, v in s.value_counts().sort_index().items()}  # noqa: E731
     return {
-        **info, "cases": len(df), "by_source": by(df["source"]),
+        **info, "cases": len(df), "by_source": _counts(df["source"]),
         "by_true": {str(d): int((df["true"] == d).sum()) for d in range(10)},
         "by_pred": {_pred(d): int((df["pred"] == d).sum()) for d in [*range(10), -1] if d >= 0 or (df["pred"] < 0).any()},
-        "by_round": by(df["round"]),
+        "by_round": _counts(df["round"]),
         # jitter in whole-pixel bins [k, k+1); imported cases have none
-        "by_jitter": by(np.floor(df["jitter"].dropna()).astype(int))
+        "by_jitter": _counts(np.floor(df["jitter"].dropna()).astype(int))
         | ({"n/a": int(df["jitter"].isna().sum())} if df["jitter"].isna().any() else {}),
         "confusion": conf.tolist(),
     }
 
 
 def summary_text(s: dict) -> str:
-    counts = lambda d: " ".join(f"{k}:{v}" for k, v in d.items()) or "-"  # noqa: E731
+    def counts(d: dict) -> str:
+        return " ".join(f"{k}:{v}" for k, v in d.items()) or "-"
+
     jitter = " ".join(f"[{k},{int(k) + 1}):{v}" if k != "n/a" else f"n/a:{v}" for k, v in s["by_jitter"].items())
     lines = [
         f"bank {s['path']}: schema {s['schema']}, created {s['created']} by {s['created_by']}",

@@ -1,7 +1,6 @@
 """The bank's API: round trip, idempotent keys, one writer, snapshots, retention, schema checks."""
 
 import os
-import threading
 
 import h5py
 import numpy as np
@@ -112,31 +111,34 @@ def test_reader_keeps_its_snapshot_while_the_writer_compacts_and_prunes(path):
     assert verify_bank(path) == ([], 5)
 
 
-def test_readers_during_appends_see_whole_appends_only(path):
-    size, appends = 50, 30
-    with Bank.open(path, "a", compact_at=4, compact_below=120) as b:
-        append(b, size, seed=0)
-    seen, errors, done = [], [], threading.Event()
+WRITER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from bankdata import append
+from store import Bank
+with Bank.open(sys.argv[1], "a", compact_at=4, compact_below=120) as b:
+    for k in range(1, 30):
+        append(b, 50, seed=k, round=k)
+"""
 
-    def read():
-        while not done.is_set():
-            try:
-                with Bank.open(path) as r:
-                    df = r.table()
-                    seen.append(len(df))
-                    assert len(df) % size == 0 and df["id"].is_unique
-                    assert np.array_equal(df.groupby("key").size().unique(), [size])
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    with Bank.open(path, "a", compact_at=4, compact_below=120) as b:
-        for k in range(1, appends):
-            append(b, size, seed=k, round=k)
-    done.set()
-    reader.join()
-    assert not errors and len(seen) > 3 and max(seen) <= size * appends
+def test_readers_in_this_process_see_whole_appends_of_a_writing_process(path):
+    import subprocess
+    import sys
+
+    with Bank.open(path, "a") as b:
+        append(b, 50, seed=0)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, path, os.path.dirname(__file__)])
+    seen, finished = [], False
+    while not finished:
+        finished = writer.poll() is not None  # so the last read starts after the last commit
+        with Bank.open(path) as r:
+            df = r.table()
+            seen.append(len(df))
+            assert len(df) % 50 == 0 and df["id"].is_unique  # whole appends only
+            assert list(df.groupby("key").size().unique()) == [50]
+            np.testing.assert_array_equal(r.images(df["id"][-50:]), cases(50, seed=int(df["key"].iloc[-1][1:]))["images"])
+    assert writer.wait() == 0 and seen[-1] == 1500 and len(set(seen)) > 2, seen
 
 
 @pytest.mark.parametrize("policy", ["newest", "hardest", "balanced"])
