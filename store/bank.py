@@ -88,12 +88,16 @@ class Bank:
                 "wait for it to finish"
             ) from None
         self._lock_fd = fd
-        if os.path.exists(self.path):  # again: another writer may have created it while we waited
-            self._manifest = read_manifest(self.path)
-            self._remove_orphans()
-        else:
-            self._manifest = new_manifest(self.path)
-            write_manifest(self._manifest, self.config.fsync)
+        try:
+            if os.path.exists(self.path):  # again: another writer may have created it while we waited
+                self._manifest = read_manifest(self.path)
+                self._remove_orphans()
+            else:
+                self._manifest = new_manifest(self.path)
+                write_manifest(self._manifest, self.config.fsync)
+        except BaseException:
+            self.close()  # release the lock: no Bank object will exist to do it
+            raise
 
     def close(self) -> None:
         if self._snap is not None:
