@@ -15,7 +15,6 @@ import json
 import os
 
 import click
-import numpy as np
 
 from miner.config import HardmineError
 from store.bank import Bank
