@@ -139,6 +139,8 @@ def main() -> None:
     args = ap.parse_args()
     scratch = tempfile.mkdtemp(prefix="hardmine-bench-", dir=args.dir)
     rng = np.random.default_rng(0)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
+          "(wall rates shrink with load; per-CPU-second rates much less)")
     try:
         path = os.path.join(scratch, "bank.h5")
         append, append_cpu = build(path, cfg.cases, cfg.append_rows, rng)
