@@ -82,8 +82,41 @@ def _balance_rates(blocks, passing) -> np.ndarray:
     return rate
 
 
+class _Buffer:
+    """The shuffle buffer: images land in one preallocated array (read straight
+    into it when a block passes whole), leave through one gather per batch."""
+
+    def __init__(self, rows: int):
+        self.x = np.empty((rows, 28, 28), np.uint8)  # (capacity, 28, 28): grows only for balance repeats
+        self.y = np.empty(rows, np.uint8)
+        self.size = 0
+
+    def add(self, ds, a: int, z: int, rows: np.ndarray, y: np.ndarray) -> None:
+        end = self.size + len(rows)
+        if end > len(self.y):
+            self.x = np.concatenate([self.x[:self.size], np.empty((end - self.size, 28, 28), np.uint8)])
+            self.y = np.concatenate([self.y[:self.size], np.empty(end - self.size, np.uint8)])
+        if len(rows) == z - a and rows[-1] == len(rows) - 1:  # the whole block, in order
+            ds.read_direct(self.x, np.s_[a:z], np.s_[self.size:end])
+        else:
+            np.take(ds[a:z], rows, axis=0, out=self.x[self.size:end])
+        self.y[self.size:end] = y[rows]
+        self.size = end
+
+    def drain(self, keep: int, batch_size: int, rng):
+        """Yield batches of a random selection of all but ``keep`` rows; keep the rest."""
+        order = rng.permutation(self.size)
+        emit = max(0, self.size - keep) // batch_size * batch_size if keep else self.size
+        for a in range(0, emit, batch_size):
+            pick = order[a:a + batch_size]
+            yield self.x[pick], self.y[pick]
+        rest = order[emit:]
+        self.x[:len(rest)], self.y[:len(rest)] = self.x[rest], self.y[rest]
+        self.size = len(rest)
+
+
 def _shuffled(blocks, passing, snap, repeat, rng, batch_size, cfg):
-    pending_x, pending_y, size = [], [], 0
+    buf = _Buffer(cfg.buffer_rows + cfg.block_rows)
     for b in rng.permutation(len(blocks)):
         s, a, z = blocks[b]
         rows, y = passing(s, a, z)
@@ -92,26 +125,8 @@ def _shuffled(blocks, passing, snap, repeat, rng, batch_size, cfg):
             rows = np.repeat(rows, np.floor(r).astype(np.int64) + (rng.random(len(rows)) < r % 1))
         if not len(rows):
             continue
-        pending_x.append(snap.files[s]["image"][a:z][rows])
-        pending_y.append(y[rows])
-        size += len(rows)
-        if size < cfg.buffer_rows:
-            continue
-        x, y = _permute(pending_x, pending_y, rng)
-        emit = (size - cfg.buffer_rows // 2) // batch_size * batch_size
-        yield from _batches(x[:emit], y[:emit], batch_size)
-        pending_x, pending_y, size = [x[emit:]], [y[emit:]], size - emit
-    if size:
-        x, y = _permute(pending_x, pending_y, rng)
-        yield from _batches(x, y, batch_size)
-
-
-def _permute(xs, ys, rng):
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    order = rng.permutation(len(y))
-    return x[order], y[order]
-
-
-def _batches(x, y, batch_size):
-    for a in range(0, len(y), batch_size):
-        yield x[a:a + batch_size], y[a:a + batch_size]
+        buf.add(snap.files[s]["image"], a, z, rows, y)
+        if buf.size >= cfg.buffer_rows:
+            yield from buf.drain(cfg.buffer_rows // 2, batch_size, rng)
+    if buf.size:
+        yield from buf.drain(0, batch_size, rng)
