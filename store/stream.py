@@ -5,8 +5,8 @@
 Each call opens the bank as it is *now* (cases appended since the last epoch
 are in), shuffles the order of its blocks (``block_rows`` rows of one shard),
 and shuffles rows within a bounded buffer. Memory is one buffer of images
-(``buffer_rows`` x 784 bytes) plus one byte per case for ``balance``, never
-the whole bank. The order is a pure function of the bank, ``seed`` and ``epoch``.
+(``buffer_rows`` x 784 bytes) plus one block, never the whole bank;
+``balance`` costs one extra pass over the label column, not memory. The order is a pure function of the bank, ``seed`` and ``epoch``.
 """
 
 from __future__ import annotations
