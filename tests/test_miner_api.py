@@ -106,6 +106,10 @@ def test_bad_seed_start_and_variant():
         generate([1], 0.0, seed=0, start=-2)
     with pytest.raises(HardmineError, match=r"variant 0x2 does not exist for digit 1"):
         generate([1], 0.0, seed=0, variants=[2])  # a base without a flag
+    for code in (-5, 1 << 20, 0x200):
+        with pytest.raises(HardmineError, match="does not exist for digit 4"):
+            generate([4], 0.0, seed=0, variants=[code])
+    generate([4, 4], 0.0, seed=0, variants=[-1, 0x100])
 
 
 def test_is_valid_uses_the_config_thresholds():
