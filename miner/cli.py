@@ -74,7 +74,7 @@ def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool 
     """Draw synthetic pen-stroke digits, labels spread evenly over --digits.
 
     Writes .npz (images (N,28,28) uint8, labels, and the parameter columns jitter,
-    brush, variant, seed, index, version, norm, ink_out, ink) or a .png montage.
+    brush, variant, seed, index, version, ink_out, ink) or a .png montage.
     """
     path = Path(out)
     require(count >= 1, f"generate: --count {count} must be at least 1")

@@ -23,16 +23,18 @@ GENERATOR_VERSION = 1  # bump when a change alters any image drawn from the same
 RESERVED_SEEDS = 2**62  # seeds from here on are reserved (eval set); mining seeds are below
 EVAL_SEED = RESERVED_SEEDS  # the fixed synthetic evaluation set
 EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radii
+# variant bit of MNIST-style normalised images (20x20 box, centre of mass at 14, 14): kept in
+# `variant` so any store that keeps the contract fields can regenerate either kind
+NORMALIZED = 0x80
 
 RECORD_DTYPE = np.dtype([
     ("label", "u1"),  # digit 0..9
     ("jitter", "f4"),  # jitter radius, grid pixels
     ("brush", "f4"),  # pen width, grid pixels
-    ("variant", "u2"),  # form index << 8 | option bits (miner.glyphs.variants names them)
+    ("variant", "u2"),  # form index << 8 | NORMALIZED (0x80) if normalised | option bits
     ("seed", "u8"),
     ("index", "u8"),  # image index within the seed's stream
     ("version", "u2"),  # GENERATOR_VERSION that drew it
-    ("norm", "u1"),  # 1 if MNIST-style normalised (20x20 box, centre of mass at 14, 14)
     ("ink_out", "f4"),  # fraction of the pen's ink outside the 28x28 frame (before normalising)
     ("ink", "f4"),  # ink mass in the 28x28 image: sum of pixels / 255
 ])
@@ -86,7 +88,7 @@ def _variants(variants, labels: np.ndarray) -> np.ndarray:
     for d in range(10):
         legal[d, [code for code, _ in legal_variants(d)]] = True
     inside = (arr >= 0) & (arr < 1 << 16)
-    ok = (arr == -1) | (inside & legal[labels, np.where(inside, arr, 0)])
+    ok = (arr == -1) | (inside & legal[labels, np.where(inside, arr & ~NORMALIZED, 0)])
     if not ok.all():
         k = int(np.argmin(ok))
         raise HardmineError(f"generate: variant {arr[k]:#x} does not exist for digit {labels[k]}; "
@@ -104,11 +106,11 @@ def _draw(labels, jitters, seeds, indices, forced, normalize: bool):
     if n:
         kernel.render(*_compiled_table(), labels, jitters, seeds, indices, forced, normalize,
                       images, brushes, variants, ink_out)
+    variants |= NORMALIZED if normalize else 0
     for name, col in (("label", labels), ("jitter", jitters), ("brush", brushes), ("variant", variants),
                       ("seed", seeds), ("index", indices), ("ink_out", ink_out)):
         records[name] = col
     records["version"] = GENERATOR_VERSION
-    records["norm"] = normalize
     records["ink"] = images.sum(axis=(1, 2), dtype=np.float64) / 255.0
     return images, records
 
@@ -127,7 +129,8 @@ def generate(labels, jitter, seed: int, start: int = 0, *, config: GeneratorConf
     ``jitter`` is a radius in grid pixels (a number or one per label); image i uses
     stream index ``start + i`` of ``seed``. Seeds must be below 2**62 unless
     ``reserved`` (the evaluation set's). ``variants`` (optional, -1 = draw) imposes
-    variant codes, e.g. to draw every form of a digit.
+    variant codes, e.g. to draw every form of a digit (the NORMALIZED bit is ignored
+    there: ``config.normalize`` decides).
     """
     cfg = config or GeneratorConfig()
     labels = _labels(labels)
@@ -146,19 +149,22 @@ def generate(labels, jitter, seed: int, start: int = 0, *, config: GeneratorConf
 def regenerate(records: np.ndarray) -> np.ndarray:
     """The images of stored records, bit-identical to when they were generated."""
     records = np.asarray(records)
-    missing = [n for n in ("label", "jitter", "variant", "seed", "index", "version", "norm")
+    missing = [n for n in ("label", "jitter", "variant", "seed", "index", "version")
                if records.dtype.names is None or n not in records.dtype.names]
     require(not missing, f"regenerate: records lack field(s) {', '.join(missing)}; pass records from generate()")
     versions = set(np.unique(records["version"]).tolist())
     require(versions <= {GENERATOR_VERSION},
             f"regenerate: records of generator version(s) {sorted(versions)} cannot be redrawn by version "
             f"{GENERATOR_VERSION}; keep their stored images")
-    norms = set(np.unique(records["norm"]).tolist())
-    require(len(norms) <= 1, "regenerate: mixed raw and normalised records; regenerate them separately")
     labels = _labels(records["label"])
     forced = _variants(records["variant"].astype(np.int64), labels)
-    images, _ = _draw(labels, records["jitter"].astype(np.float64), records["seed"].astype(np.uint64),
-                      records["index"].astype(np.uint64), forced, bool(norms.pop()) if norms else False)
+    images = np.zeros((len(records), 28, 28), np.uint8)
+    for normalize in (False, True):  # the kernel normalises whole batches: one call per kind
+        part = ((forced & NORMALIZED) != 0) == normalize
+        if part.any():
+            images[part], _ = _draw(labels[part], records["jitter"][part].astype(np.float64),
+                                    records["seed"][part].astype(np.uint64), records["index"][part].astype(np.uint64),
+                                    forced[part] & ~NORMALIZED, normalize)
     return images
 
 

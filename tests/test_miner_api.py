@@ -9,7 +9,7 @@ import pytest
 
 from miner import GENERATOR_VERSION, RECORD_DTYPE, GeneratorConfig, eval_set, generate, is_valid, regenerate
 from miner.config import HardmineError, checked_replace
-from miner.generator import EVAL_SEED, RESERVED_SEEDS
+from miner.generator import EVAL_SEED, NORMALIZED, RESERVED_SEEDS
 
 LABELS = np.arange(300) % 10
 
@@ -125,7 +125,7 @@ def test_is_valid_uses_the_config_thresholds():
 
 def test_normalized_digits_fill_a_20_pixel_box_centred_by_mass():
     images, rec = generate(LABELS[:100], 1.0, seed=5, config=GeneratorConfig(normalize=True))
-    assert (rec["norm"] == 1).all()
+    assert (rec["variant"] & NORMALIZED).all()
     rows = cols = np.arange(28)
     for img in images.astype(float):
         on = np.argwhere(img > 0)
@@ -133,7 +133,10 @@ def test_normalized_digits_fill_a_20_pixel_box_centred_by_mass():
         assert 19 <= side <= 22  # 20 plus bilinear spill
         mass = img.sum()
         assert abs(img.sum(1) @ rows / mass - 14) < 0.6 and abs(img.sum(0) @ cols / mass - 14) < 0.6
-    assert np.array_equal(regenerate(rec), images)
+    raw, raw_rec = generate(LABELS[:100], 1.0, seed=5)
+    assert not (raw_rec["variant"] & NORMALIZED).any() and (raw != images).any(axis=(1, 2)).all()
+    mixed = np.concatenate([rec[::2], raw_rec[1::2]])  # regenerate sorts out both kinds
+    assert np.array_equal(regenerate(mixed), np.concatenate([images[::2], raw[1::2]]))
 
 
 def test_importing_miner_is_light_and_a_second_process_uses_the_compile_cache():

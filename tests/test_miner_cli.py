@@ -20,7 +20,7 @@ def test_npz_holds_images_labels_and_record_columns(tmp_path):
     with np.load(out) as f:
         data = dict(f)
     assert set(data) == {"images", "labels", "jitter", "brush", "variant", "seed", "index", "version",
-                         "norm", "ink_out", "ink"}
+                         "ink_out", "ink"}
     assert data["images"].shape == (25, 28, 28) and data["images"].dtype == np.uint8
     assert data["labels"].dtype == np.uint8 and data["labels"].tolist() == [3, 5, 8] * 8 + [3]
     expected, rec = generate(data["labels"], 1.5, seed=7)
