@@ -1,6 +1,6 @@
 """Slow, obviously-correct reference of the generator: the notebook's way, step by step.
 
-    python -m miner.reference 7 2.0 > /dev/null    # draws one '7' at jitter 2 (for timing by hand)
+    python -m miner.reference 7 2.0     # draws one 7 at jitter 2 as ASCII art
 
 Plain Python reads the glyph dataclasses (not the compiled arrays), places the
 points with a Python-integer splitmix64, paints every pen position onto a zoomed
@@ -130,4 +130,4 @@ def draw(label: int, jitter: float, seed: int, index: int, forced: int = -1):
 if __name__ == "__main__":
     img, *_ = draw(int(sys.argv[1]), float(sys.argv[2]), seed=0, index=0)
     for row in img:
-        print("".join(" .:-=+*#%@"[v * 10 // 256] for v in row))
+        print("".join(" .:-=+*#%@"[int(v) * 10 // 256] for v in row))
