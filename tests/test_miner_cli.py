@@ -83,3 +83,10 @@ def test_help_lists_every_option():
     assert res.exit_code == 0
     for option in ("--count", "--digits", "--jitter", "--seed", "--normalize / --raw", "--out"):
         assert option in res.output
+
+
+def test_normalize_flag_reaches_the_records(tmp_path):
+    out = tmp_path / "n.npz"
+    res = run("--count", "4", "--normalize", "--out", str(out))
+    assert res.exit_code == 0 and res.output == f"wrote 4 digits (0-9, jitter 0, seed 0) to {out}\n"
+    assert (np.load(out)["variant"] & 0x80 == 0x80).all()
