@@ -55,31 +55,35 @@ def uniform(key, slot):
 
 
 @njit(cache=True, fastmath=True)
-def splat(grid, origin, px, py, r2):
-    """grid[r, c, q] = min(itself, squared distance from sample q of grid pixel r, c to the pen at (px, py)).
+def splat(grid, origin, px, py, qx, qy, r2):
+    """grid[r, c, k] = min(itself, squared distance from sample k of grid pixel (r, c) to pen P or Q).
 
     Grid pixel r (grid row ``origin + r``) has its samples at canvas rows
-    ``10 * (origin + r) + 4`` and ``+ 5``: the two canvas rows that cv2's exact 10x
-    INTER_LINEAR averages. Sample q = 2 * (row offset) + (col offset).
+    ``10 * (origin + r) + 4`` and ``+ 5`` (likewise columns): the canvas pixels that
+    cv2's exact 10x INTER_LINEAR averages; k = 2 * (row offset) + (column offset).
+    Two consecutive pen positions per pass (0.5-1 canvas px apart, so nearly the same
+    box) halve the loads and stores: 1.2x faster than one position per pass.
     """
     n = grid.shape[0]
     rad = math.sqrt(r2)
-    r_lo = max(0, math.floor((px - rad - 5.0) * 0.1) - origin)
-    r_hi = min(n - 1, math.floor((px + rad - 4.0) * 0.1) - origin)
-    c_lo = max(0, math.floor((py - rad - 5.0) * 0.1) - origin)
-    c_hi = min(n - 1, math.floor((py + rad - 4.0) * 0.1) - origin)
+    r_lo = max(0, math.floor((min(px, qx) - rad - 5.0) * 0.1) - origin)
+    r_hi = min(n - 1, math.floor((max(px, qx) + rad - 4.0) * 0.1) - origin)
+    c_lo = max(0, math.floor((min(py, qy) - rad - 5.0) * 0.1) - origin)
+    c_hi = min(n - 1, math.floor((max(py, qy) + rad - 4.0) * 0.1) - origin)
     # the whole bounding box, corners included: a farther d2 is harmless (the profile is 0
     # beyond the radius) and a branch-free box runs 1.6x faster than clipping rows to the disc
     for r in range(r_lo, r_hi + 1):
-        dx0 = 10.0 * (origin + r) + 4.0 - px
-        a0, a1 = dx0 * dx0, (dx0 + 1.0) * (dx0 + 1.0)
+        x = 10.0 * (origin + r) + 4.0
+        a0, a1 = (x - px) ** 2, (x + 1.0 - px) ** 2  # P's squared row offsets of the two samples
+        e0, e1 = (x - qx) ** 2, (x + 1.0 - qx) ** 2  # Q's
         for c in range(c_lo, c_hi + 1):
-            dy0 = 10.0 * (origin + c) + 4.0 - py
-            b0, b1 = dy0 * dy0, (dy0 + 1.0) * (dy0 + 1.0)
-            grid[r, c, 0] = min(grid[r, c, 0], a0 + b0)
-            grid[r, c, 1] = min(grid[r, c, 1], a0 + b1)
-            grid[r, c, 2] = min(grid[r, c, 2], a1 + b0)
-            grid[r, c, 3] = min(grid[r, c, 3], a1 + b1)
+            y = 10.0 * (origin + c) + 4.0
+            b0, b1 = (y - py) ** 2, (y + 1.0 - py) ** 2
+            f0, f1 = (y - qy) ** 2, (y + 1.0 - qy) ** 2
+            grid[r, c, 0] = min(grid[r, c, 0], min(a0 + b0, e0 + f0))
+            grid[r, c, 1] = min(grid[r, c, 1], min(a0 + b1, e0 + f1))
+            grid[r, c, 2] = min(grid[r, c, 2], min(a1 + b0, e1 + f0))
+            grid[r, c, 3] = min(grid[r, c, 3], min(a1 + b1, e1 + f1))
 
 
 @njit(cache=True, inline="always")
@@ -181,35 +185,42 @@ def normalize_mnist(img, out):
             out[r, c] = v
 
 
+@njit(cache=True, inline="always")
+def bezier(ctrl, m, t):
+    """Point at t of the line / quadratic / cubic Bezier with m = 2, 3, 4 control points."""
+    u = 1.0 - t
+    if m == 2:
+        w0, w1, w2, w3 = u, t, 0.0, 0.0
+    elif m == 3:
+        w0, w1, w2, w3 = u * u, 2.0 * u * t, t * t, 0.0
+    else:
+        w0, w1, w2, w3 = u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t
+    return (w0 * ctrl[0, 0] + w1 * ctrl[1, 0] + w2 * ctrl[2, 0] + w3 * ctrl[3, 0],
+            w0 * ctrl[0, 1] + w1 * ctrl[1, 1] + w2 * ctrl[2, 1] + w3 * ctrl[3, 1])
+
+
 @njit(cache=True)
 def walk(ctrl, m, r2, inner, outer, crossed):
-    """Splat the notebook's pen positions along one stroke (m = 2, 3, 4 control points).
+    """Splat the notebook's pen positions t = 0, 1/steps, ..., 1 along one stroke, two at a time.
 
-    Positions whose pen disc crosses the frame also go to ``outer`` (initialised on
-    the first crossing of the digit); returns whether any position crossed so far.
+    Pairs with a pen disc crossing the frame also go to ``outer`` (initialised on the
+    digit's first crossing; a non-crossing partner cannot reach the cells outside the
+    frame); returns whether any position crossed so far.
     """
-    rad = math.sqrt(r2)
+    rad, side = math.sqrt(r2), 28.0 * ZOOM
     length2 = 0.0
     for q in range(m - 1):
         length2 += (ctrl[q + 1, 0] - ctrl[q, 0]) ** 2 + (ctrl[q + 1, 1] - ctrl[q, 1]) ** 2
     steps = max(1, int(np.rint(math.sqrt(length2) * STEPS_PER_LENGTH[m])))
-    for t_i in range(steps + 1):
-        t = t_i / steps
-        u = 1.0 - t
-        if m == 2:
-            w0, w1, w2, w3 = u, t, 0.0, 0.0
-        elif m == 3:
-            w0, w1, w2, w3 = u * u, 2.0 * u * t, t * t, 0.0
-        else:
-            w0, w1, w2, w3 = u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t
-        px = w0 * ctrl[0, 0] + w1 * ctrl[1, 0] + w2 * ctrl[2, 0] + w3 * ctrl[3, 0]
-        py = w0 * ctrl[0, 1] + w1 * ctrl[1, 1] + w2 * ctrl[2, 1] + w3 * ctrl[3, 1]
-        splat(inner, 0, px, py, r2)
-        if px - rad < 0.0 or py - rad < 0.0 or px + rad > 28.0 * ZOOM or py + rad > 28.0 * ZOOM:
+    for t_i in range(0, steps + 1, 2):
+        px, py = bezier(ctrl, m, t_i / steps)
+        qx, qy = bezier(ctrl, m, min(t_i + 1, steps) / steps)  # the last one pairs with itself
+        splat(inner, 0, px, py, qx, qy, r2)
+        if min(px, qx, py, qy) - rad < 0.0 or max(px, qx, py, qy) + rad > side:
             if not crossed:
                 outer[:] = np.inf
                 crossed = True
-            splat(outer, -MARGIN, px, py, r2)
+            splat(outer, -MARGIN, px, py, qx, qy, r2)
     return crossed
 
 
