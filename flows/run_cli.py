@@ -68,7 +68,7 @@ def run(**options) -> None:
     Rerun with the same --run-dir to resume after the last completed round.
     Prints the path of metrics.csv when done.
     """
-    settings = make_settings({k: v for k, v in options.items() if v is not None}, "hardmine run")
+    settings = make_settings({k: v for k, v in options.items() if v is not None})
     check_inputs(settings)
     from flows.mine_and_retrain import mine_and_retrain
     click.echo(mine_and_retrain(**settings.as_params()))
@@ -91,7 +91,7 @@ def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
     bank). Stop with Ctrl-C.
     """
     overrides = {**NIGHTLY_PARAMS, **parse_overrides(params, "hardmine serve")}
-    settings = make_settings(overrides, "hardmine serve")
+    settings = make_settings(overrides)
     from flows.mine_and_retrain import mine_and_retrain
     parameters = {k: v for k, v in settings.as_params().items() if k in overrides}
     mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)

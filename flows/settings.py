@@ -115,10 +115,11 @@ _RANGES: tuple[tuple[str, float, float], ...] = (
 DEFAULTS = FlowSettings()
 
 
-def make_settings(overrides: Mapping[str, Any], where: str = WHERE) -> FlowSettings:
+def make_settings(overrides: Mapping[str, Any]) -> FlowSettings:
     """Defaults with ``overrides`` applied by name: unknown names, wrong types
-    and out-of-range values raise :class:`HardmineError` (one line)."""
-    return checked_replace(DEFAULTS, overrides, where)
+    and out-of-range values raise :class:`HardmineError` (one line, starting
+    with the flow's name whichever entry point was used)."""
+    return checked_replace(DEFAULTS, overrides, WHERE)
 
 
 def check_inputs(settings: FlowSettings) -> None:
