@@ -6,9 +6,10 @@ and the text they are made of.
 Per round: a markdown artifact ``mine-and-retrain-round-<k>`` (the round's
 metrics and what was mined, by class and jitter) and the table artifact
 ``mine-and-retrain-metrics`` (every completed round so far, one row each).
-Across rounds: the progress artifact ``mine-and-retrain-progress``. The text
-builders are pure so they are tested without Prefect; ``publish_*`` call the
-Prefect API and must run inside a flow or task run.
+Across rounds: the progress artifact ``mine-and-retrain-progress`` and the
+picture ``plots/rounds.png`` (MNIST and per-jitter synthetic accuracy, round by
+round). The text builders are pure so they are tested without Prefect;
+``publish_*`` call the Prefect API and must run inside a flow or task run.
 """
 
 from __future__ import annotations
@@ -80,6 +81,34 @@ def table_rows(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 def progress_percent(done_rounds: int, total_rounds: int) -> float:
     return 100.0 * min(done_rounds, total_rounds) / max(total_rounds, 1)
+
+
+def rounds_png(rows: pd.DataFrame, path) -> str:
+    """Accuracy over rounds: MNIST test (thick) and each jitter radius of the
+    synthetic evaluation set; hollow markers = rounds not promoted."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    jitter_columns = [c for c in rows.columns if c.startswith("acc_j")]
+    colours = dict(zip(jitter_columns, np.linspace(0.15, 0.9, max(len(jitter_columns), 1))))
+    for column in jitter_columns:
+        ax.plot(rows["round"], rows[column], marker=".", color=_cmap(colours[column]),
+                label=f"synthetic, jitter {column[5:]}")
+    ax.plot(rows["round"], rows["mnist_test_acc"], marker="o", color="black", linewidth=2.5,
+            label="MNIST test")
+    refused = rows[~rows["promoted"].astype(bool)]
+    ax.plot(refused["round"], refused["mnist_test_acc"], "o", mfc="white", color="black")
+    ax.set(xlabel="round", ylabel="accuracy", ylim=(0, 1.01), title="mine-and-retrain")
+    ax.set_xticks(rows["round"].tolist())
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return str(path)
+
+
+def _cmap(x: float):
+    from matplotlib import colormaps
+    return colormaps["viridis"](x)
 
 
 # ---- Prefect side (needs a run context)

@@ -230,4 +230,5 @@ def report_round(s: FlowSettings, k: int, row: dict[str, Any],
     rd = RunDir(s.run_dir)
     rows = pd.concat([rd.rows(), pd.DataFrame([row])], ignore_index=True)
     report.publish_round(row, report.mined_frame(np.asarray(mined_by_cell), s.jitter), rows)
+    report.rounds_png(rows, rd.plots / "rounds.png")
     return str(rd.append_row(row))

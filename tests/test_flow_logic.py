@@ -5,6 +5,8 @@ report text, and `hardmine run`'s refusals.
     pytest -q tests/test_flow_logic.py
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,7 +157,7 @@ def test_strings_from_the_command_line_are_converted():
 
 def _row(k, val, promoted):
     return {"round": k, "val_acc": val, "mnist_test_acc": val, "mined": 3, "bank_size": 3 * (k + 1),
-            "promoted": promoted, "current_round": k, "synth_acc_j2": 0.5}
+            "promoted": promoted, "current_round": k, "acc_j2": 0.5}
 
 
 def test_resume_counts_rows_and_promotion_state(tmp_path):
@@ -218,3 +220,10 @@ def test_run_refuses_bad_parameters_before_anything_runs(args, line, tmp_path):
     result = CliRunner().invoke(cli, ["run", "--run-dir", str(tmp_path / "r"), *args])
     assert result.exit_code == 2 and result.output.endswith(line)
     assert not (tmp_path / "r").exists()
+
+
+def test_rounds_png_draws_every_round(tmp_path):
+    from flows.report import rounds_png
+    rows = pd.DataFrame([_row(0, 0.98, True), _row(1, 0.95, False)])
+    path = rounds_png(rows, tmp_path / "rounds.png")
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(path).stat().st_size > 5000
