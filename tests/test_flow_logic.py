@@ -227,3 +227,15 @@ def test_rounds_png_draws_every_round(tmp_path):
     rows = pd.DataFrame([_row(0, 0.98, True), _row(1, 0.95, False)])
     path = rounds_png(rows, tmp_path / "rounds.png")
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(path).stat().st_size > 5000
+
+
+def test_run_dir_date_placeholder_and_run_id(tmp_path):
+    from datetime import datetime, timezone
+    from flows.rundir import expand_run_dir
+    when = datetime(2026, 3, 7, 2, 0, tzinfo=timezone.utc)
+    assert expand_run_dir("runs/nightly/{date}", when) == "runs/nightly/2026-03-07"
+    assert expand_run_dir("runs/x", when) == "runs/x"
+    rd = RunDir(tmp_path)
+    key = rd.bank_key(3)
+    assert key == rd.bank_key(3) and key.endswith("/round-3") and len(key.split("/")[0]) == 12
+    assert RunDir(tmp_path / "other").bank_key(3) != key
