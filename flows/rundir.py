@@ -79,6 +79,7 @@ class RunDir:
         """This run's identity, created on first use and kept for resumes."""
         path = self.root / "run.id"
         if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name("run.id.tmp")
             tmp.write_text(uuid.uuid4().hex[:12] + "\n")
             os.replace(tmp, path)
