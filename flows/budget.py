@@ -45,14 +45,19 @@ def uniform_budget(n_jitters: int, total: int) -> np.ndarray:
     return split_budget(np.zeros((N_DIGITS, n_jitters)), total, floor=1.0)
 
 
+def cell_counts(labels: np.ndarray, jitter_index: np.ndarray, n_jitters: int,
+                weights: np.ndarray | None = None) -> np.ndarray:
+    """(10, n_jitters) int: digits per (digit, jitter) cell (or the sum of ``weights``)."""
+    flat = labels.astype(np.int64) * n_jitters + jitter_index
+    counts = np.bincount(flat, weights=weights, minlength=N_DIGITS * n_jitters)
+    return counts.reshape(N_DIGITS, n_jitters).astype(np.int64)
+
+
 def cell_errors(labels: np.ndarray, jitter_index: np.ndarray, wrong: np.ndarray,
                 n_jitters: int) -> tuple[np.ndarray, np.ndarray]:
     """(errors, generated) per (digit, jitter) cell, each (10, n_jitters) int."""
-    flat = labels.astype(np.int64) * n_jitters + jitter_index
-    size = N_DIGITS * n_jitters
-    generated = np.bincount(flat, minlength=size).reshape(N_DIGITS, n_jitters)
-    errors = np.bincount(flat, weights=wrong.astype(np.float64), minlength=size)
-    return errors.reshape(N_DIGITS, n_jitters).astype(np.int64), generated
+    return (cell_counts(labels, jitter_index, n_jitters, wrong.astype(np.float64)),
+            cell_counts(labels, jitter_index, n_jitters))
 
 
 def error_rate(errors: np.ndarray, generated: np.ndarray) -> np.ndarray:

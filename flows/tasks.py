@@ -117,10 +117,11 @@ def mine_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     with run_logs() as log:
-        if rd.budget(k).exists():
-            counts = budget.read_budget(rd.budget(k))
-        else:  # round 0: nothing known yet
-            counts = budget.uniform_budget(len(s.jitter), s.synthetic_per_round)
+        counts = budget.read_budget(rd.budget(k)) if rd.budget(k).exists() else None
+        if counts is None or counts.shape[1] != len(s.jitter) or counts.sum() != s.synthetic_per_round:
+            if counts is not None:  # a resumed run with another jitter list or budget
+                log.warning("round %d: recorded split does not fit the parameters; splitting evenly", k)
+            counts = budget.uniform_budget(len(s.jitter), s.synthetic_per_round)  # round 0: nothing known
             budget.write_budget(rd.budget(k), budget.budget_table(counts, s.jitter))
         labels, radii, jitter_index = budget.expand(counts, s.jitter)
         seed = mining_seed(s.seed, k)
@@ -138,8 +139,7 @@ def mine_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
         nxt = budget.split_budget(budget.error_rate(errors, generated),
                                   s.synthetic_per_round, s.budget_floor)
         budget.write_budget(rd.budget(k + 1), budget.budget_table(nxt, s.jitter, errors, generated))
-        _, mined_cells = budget.cell_errors(labels[chosen], jitter_index[chosen],
-                                            np.zeros(len(chosen), bool), len(s.jitter))
+        mined_cells = budget.cell_counts(labels[chosen], jitter_index[chosen], len(s.jitter))
         log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d)",
                  k, len(labels), int((~valid).sum()), int(wrong[valid].sum()), len(chosen),
                  s.strategy, s.mine_cap)
