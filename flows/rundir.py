@@ -38,7 +38,7 @@ import pandas as pd
 
 # Leading columns of metrics.csv; per-jitter accuracies and stage seconds follow.
 FIRST_COLUMNS = ("round", "val_acc", "mnist_test_acc", "synth_acc", "generated", "invalid",
-                 "mined", "bank_size", "promoted", "current_round")
+                 "wrong", "mined", "bank_size", "promoted", "current_round")
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,10 @@ class RunDir:
     def append_row(self, row: dict) -> Path:
         """Append one round's row; rewrites the file atomically so a kill never
         leaves a half row (the header is the union of columns, in order)."""
-        table = pd.concat([self.rows(), pd.DataFrame([row])], ignore_index=True)
+        done = self.rows()
+        new = pd.DataFrame([row])
+        # concat with an empty frame would turn new integer columns into floats
+        table = pd.concat([done, new], ignore_index=True) if len(done) else new
         columns = [c for c in FIRST_COLUMNS if c in table] + \
                   [c for c in table.columns if c not in FIRST_COLUMNS]
         tmp = self.metrics.with_suffix(".csv.tmp")

@@ -169,6 +169,8 @@ def test_resume_counts_rows_and_promotion_state(tmp_path):
     assert rd.current_state() == (0, 0.98)
     table = pd.read_csv(rd.metrics)
     assert list(table.columns[:2]) == ["round", "val_acc"] and len(table) == 2
+    header, first = (line.split(",") for line in rd.metrics.read_text().splitlines()[:2])
+    assert first[header.index("mined")] == "3"  # integers stay integers (no "3.0")
     assert not list(tmp_path.glob("run/*.tmp"))
 
 
