@@ -98,7 +98,9 @@ def rounds_png(rows: pd.DataFrame, path) -> str:
             label="MNIST test")
     refused = rows[~rows["promoted"].astype(bool)]
     ax.plot(refused["round"], refused["mnist_test_acc"], "o", mfc="white", color="black")
-    ax.set(xlabel="round", ylabel="accuracy", ylim=(0, 1.01), title="mine-and-retrain")
+    lowest = float(np.nanmin(rows[jitter_columns + ["mnist_test_acc"]].to_numpy(np.float64)))
+    ax.set(xlabel="round", ylabel="accuracy", ylim=(max(0.0, np.floor(lowest * 10) / 10 - 0.05), 1.005),
+           title="mine-and-retrain")
     ax.set_xticks(rows["round"].tolist())
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
