@@ -88,7 +88,7 @@ def mine_and_retrain(
     return str(rd.metrics)
 
 
-# Stage name -> its result dict, for the seconds_<stage> columns.
+# Stages timed in metrics.csv (seconds_<stage>), in the order round_row takes their results.
 STAGES = ("train", "mine", "store", "evaluate", "promote")
 
 

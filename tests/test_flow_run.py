@@ -46,6 +46,17 @@ def _bank_rows(path: Path) -> pd.DataFrame:
         return bank.table()
 
 
+def _latest_artifact(key: str) -> dict:
+    """The newest artifact with ``key``, straight from the REST API: prefect
+    3.8.8's ``Artifact.get`` sends null paging fields that its server (with
+    fastapi 0.154) rejects with 422."""
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        response = client.request("GET", f"/artifacts/{key}/latest")
+    response.raise_for_status()
+    return response.json()
+
+
 # ---------------------------------------------------------------- tasks via .fn()
 
 def test_promote_guard_task_keeps_every_model_and_moves_current(tmp_path):
