@@ -56,6 +56,7 @@ def mine_and_retrain(
     bank_path: str | None = D.bank_path,
     mnist_path: str | None = D.mnist_path,
     mnist_limit: int | None = D.mnist_limit,
+    init_model: str | None = D.init_model,
 ) -> str:
     """Mine the synthetic digits the CNN gets wrong and retrain on them; returns
     the path of ``metrics.csv``. Parameters: see ``hardmine run --help``."""

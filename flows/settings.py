@@ -67,6 +67,9 @@ class FlowSettings:
         None, "MNIST .npz; default $HARDMINE_MNIST, else the Keras cache/download", option="--mnist")
     mnist_limit: int | None = _opt(
         None, "use only the first N images of each MNIST split: train, val, test (smoke tests)")
+    init_model: str | None = _opt(
+        None, "start from this saved .keras model: round 0 mines and evaluates it instead of "
+        "training a fresh CNN (bring your own model; bench/experiment.py shares round 0 this way)")
 
     def __post_init__(self) -> None:
         for name, low, high in _RANGES:
@@ -136,6 +139,11 @@ def check_inputs(settings: FlowSettings) -> None:
         require(os.path.exists(mnist) and os.access(mnist, os.R_OK),
                 f"{WHERE}: cannot read MNIST path {mnist!r}; give a readable mnist.npz, IDX "
                 "directory or train.csv, or drop --mnist to use $HARDMINE_MNIST / the Keras cache")
+    if settings.init_model is not None:
+        require(settings.init_model.endswith(".keras") and os.path.isfile(settings.init_model)
+                and os.access(settings.init_model, os.R_OK),
+                f"{WHERE}: cannot read init_model {settings.init_model!r}; give a readable .keras "
+                "file saved by `hardmine train` (or drop --init-model to train round 0)")
     if settings.bank.exists():
         from store import check_bank
         check_bank(settings.bank)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -89,12 +90,20 @@ def _load(path: str):
 
 @task(task_run_name="train-round-{k}", cache_policy=NONE)
 def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
-    """Round 0: a fresh ``preset`` CNN on MNIST. Round k >= 1: continue from
+    """Round 0: a fresh ``preset`` CNN on MNIST (or a copy of ``init_model``). Round k >= 1: continue from
     ``models/current.keras`` on MNIST mixed with the bank."""
     from model.train import TrainConfig, train
     from miner.config import checked_replace
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
+    if k == 0 and s.init_model is not None:  # bring-your-own round-0 model: no training
+        promote_copy(Path(s.init_model), rd.model(0))
+        from model.train import history_path
+        if history_path(s.init_model).exists():  # its learning curves, for the round-0 plot
+            promote_copy(history_path(s.init_model), history_path(rd.model(0)))
+        get_run_logger().info("round 0 starts from %s (not trained here)", s.init_model)
+        return {"model": str(rd.model(0)), "train_acc": float("nan"), "bank_mix": 0.0,
+                "seconds": time.perf_counter() - start}
     with run_logs() as log:
         cfg = checked_replace(TrainConfig(), {
             "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
@@ -190,10 +199,12 @@ def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
     with run_logs() as log:
         synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
         scores = evaluate(_load(model_path), _mnist(s), synthetic=synthetic)
-        history = json.loads(history_path(model_path).read_text())["history"]
-        for name, draw, what in (("confusion", plots.confusion_png, scores["confusion"]),
-                                 ("curves", plots.curves_png, history),
-                                 ("jitter", plots.jitter_png, scores["jitter_acc"])):
+        pictures = [("confusion", plots.confusion_png, scores["confusion"]),
+                    ("jitter", plots.jitter_png, scores["jitter_acc"])]
+        if history_path(model_path).exists():  # an init_model from elsewhere may have none
+            history = json.loads(history_path(model_path).read_text())["history"]
+            pictures.append(("curves", plots.curves_png, history))
+        for name, draw, what in pictures:
             draw(what, rd.plots / f"round-{k}-{name}.png")
         metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
         metrics.update({f"acc_j{radius}": acc for radius, acc in scores["jitter_acc"].items()})

@@ -49,6 +49,7 @@ def test_module_entry_point_is_hardmine_run():
 @pytest.mark.parametrize("overrides, message", [
     ({"preset": "huge"}, "mine-and-retrain: unknown preset 'huge'; use one of "),
     ({"mnist_path": "/nonexistent/mnist.npz"}, "mine-and-retrain: cannot read MNIST path '/nonexistent/mnist.npz'"),
+    ({"init_model": "/nonexistent/m.keras"}, "mine-and-retrain: cannot read init_model '/nonexistent/m.keras'"),
 ])
 def test_checks_before_training(overrides, message, tmp_path):
     with pytest.raises(HardmineError) as err:

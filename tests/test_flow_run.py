@@ -129,6 +129,13 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     assert pd.read_csv(path)["round"].tolist() == [0, 1]
     assert len(_bank_rows(run_dir / "bank.h5")) == len(bank)
 
+    # bring your own model: round 0 of a new run mines with a copy of it instead of training
+    byo = tmp_path / "byo"
+    byo_metrics = pd.read_csv(mine_and_retrain(rounds=0, run_dir=str(byo), init_model=str(rd.model(1)), **TINY))
+    assert RunDir(byo).model(0).read_bytes() == rd.model(1).read_bytes()
+    assert byo_metrics["round"].tolist() == [0] and byo_metrics["mnist_test_acc"].iloc[0] == \
+        pytest.approx(metrics["mnist_test_acc"].iloc[1])  # same model, same test set
+
 
 def test_invalid_bank_stops_before_training(tmp_path, harness):
     not_a_bank = tmp_path / "bank.h5"
