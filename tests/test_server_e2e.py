@@ -98,6 +98,16 @@ def test_served_deployment_runs_to_completion(tmp_path):
         detail = result.stdout[-3000:] + result.stderr[-2000:] + serve_log.read_text()[-4000:]
         assert result.returncode == 0, detail
         assert "Flow run finished successfully in 'Completed'" in result.stdout, detail
+
+        # the CLI's list commands send null paging fields that fastapi >= 0.151 rejects with
+        # 422 on prefect 3.8.8's server (hence the pin in pyproject.toml): keep them working
+        for args in (["deployment", "ls"], ["work-pool", "ls"]):
+            listed = subprocess.run([str(BIN / "prefect"), *args], env=env, capture_output=True,
+                                    text=True, timeout=120)
+            assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
+        assert "mine-and-retrain/nightly" in subprocess.run(
+            [str(BIN / "prefect"), "deployment", "ls"], env=env, capture_output=True, text=True,
+            timeout=120).stdout.replace("\n", "")
     finally:
         for proc in reversed(procs):
             _stop(proc)
