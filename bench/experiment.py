@@ -70,6 +70,7 @@ class Settings:
     work: Path = ROOT / "runs" / "experiment"   # models and banks (not committed)
     out: Path = ROOT / "docs"              # results.md and results/
     arms: tuple[str, ...] = field(default_factory=lambda: tuple(a.name for a in ARMS))
+    report_only: bool = False              # rebuild the report from finished runs, start none
 
 
 def parse_args(argv: list[str] | None) -> Settings:
@@ -87,6 +88,8 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--arms", default=",".join(d.arms), help="comma-separated arm names")
     p.add_argument("--work", type=Path, default=d.work, help="where models and banks go")
     p.add_argument("--out", type=Path, default=d.out, help="where results.md goes")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the report from the runs already finished in --work; start none")
     a = p.parse_args(argv)
     known = {arm.name for arm in ARMS}
     arms = tuple(x for x in a.arms.split(",") if x)
@@ -94,7 +97,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         p.error(f"unknown arm(s) {sorted(set(arms) - known)}; use {sorted(known)}")
     return Settings(tuple(int(s) for s in a.seeds.split(",")), a.base_epochs, a.rounds,
                     a.epochs_per_round, a.synthetic_per_round, a.mine_cap, a.mix, a.margin,
-                    a.preset, a.work, a.out, arms)
+                    a.preset, a.work, a.out, arms, a.report_only)
 
 
 def run(cmd: list[str]) -> float:
@@ -129,7 +132,11 @@ def run_arm(s: Settings, arm: Arm, seed: int, base: Path) -> pd.DataFrame:
             "--mine-cap", s.mine_cap, "--mix-fraction", s.mix if arm.mix else 0.0,
             "--strategy", arm.strategy, "--margin", s.margin, "--preset", s.preset,
             "--seed", seed, "--run-dir", run_dir])
-    rows = pd.read_csv(run_dir / "metrics.csv")
+    return read_arm(arm, seed, run_dir / "metrics.csv")
+
+
+def read_arm(arm: Arm, seed: int, metrics: Path) -> pd.DataFrame:
+    rows = pd.read_csv(metrics)
     rows.insert(0, "seed", seed)
     rows.insert(0, "arm", arm.name)
     return rows
@@ -141,15 +148,24 @@ def jitter_columns(rows: pd.DataFrame) -> list[str]:
     return sorted(cols, key=lambda c: float(c[5:]))
 
 
+def shipped(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (arm, seed), the row of the model the service ends with: the round that
+    is ``current`` after the last round (the promotion guard may have kept an
+    earlier one), i.e. what a user of the run would deploy."""
+    final = rows[rows["round"] == rows["round"].max()][["arm", "seed", "current_round"]]
+    picked = rows.merge(final.rename(columns={"current_round": "shipped_round"}), on=["arm", "seed"])
+    return picked[picked["round"] == picked["shipped_round"]].drop(columns="shipped_round")
+
+
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """Final round, mean and std over seeds, per arm."""
-    last = rows[rows["round"] == rows["round"].max()].copy()
+    """The shipped model of each run, mean and std over seeds, per arm."""
+    last = shipped(rows).copy()
     jcols = jitter_columns(rows)
     hard = [c for c in jcols if float(c[5:]) >= HARD_JITTER]
     last["acc_hard"] = last[hard].mean(axis=1)
     cols = ["mnist_test_acc", "acc_hard", *jcols]
     g = last.groupby("arm", sort=False)[cols]
-    return g.mean().join(g.std(ddof=1).fillna(0.0), rsuffix="_sd").join(g.size().rename("seeds"))
+    return g.mean().join(g.std(ddof=1).fillna(0.0).add_suffix("_sd")).join(g.size().rename("seeds"))
 
 
 def verdict(summary: pd.DataFrame) -> list[str]:
@@ -162,19 +178,33 @@ def verdict(summary: pd.DataFrame) -> list[str]:
     beats_b = m["acc_hard"] - b["acc_hard"]
     beats_r = m["acc_hard"] - r["acc_hard"]
     mnist_gap = (m["mnist_test_acc"] - b["mnist_test_acc"]) * 100
-    ok = beats_b > spread and beats_r > spread and abs(mnist_gap) <= 0.1
+    checks = {
+        f"beats MNIST-only by more than the spread ({beats_b:+.3f} vs {spread:.3f})": beats_b > spread,
+        f"beats random by more than the spread ({beats_r:+.3f} vs {spread:.3f})": beats_r > spread,
+        f"keeps MNIST test accuracy within 0.1 points of MNIST-only ({mnist_gap:+.2f})": abs(mnist_gap) <= 0.1,
+    }
     first = (f"Mining misclassified synthetic digits raised mean accuracy at jitter >= {HARD_JITTER:g} "
              f"to {m['acc_hard']:.3f}, versus {b['acc_hard']:.3f} for MNIST-only training and "
-             f"{r['acc_hard']:.3f} for random synthetic digits (largest spread over seeds: "
+             f"{r['acc_hard']:.3f} for random synthetic digits (largest sd over seeds "
              f"{spread:.3f}), while MNIST test accuracy moved by {mnist_gap:+.2f} points.")
-    second = ("This meets the bar we set (better than both controls by more than the spread, "
-              "MNIST within 0.1 points)." if ok else
-              "This does not meet the bar we set (better than both controls by more than the "
-              "spread across seeds, MNIST within 0.1 points); see the report for which part fails.")
+    passed = [c for c, ok in checks.items() if ok]
+    failed = [c for c, ok in checks.items() if not ok]
+    second = ("It meets every part of the bar: it " + "; ".join(passed) + "." if not failed else
+              "Against the bar we set it " + ("; ".join(passed) + ", but it does not " if passed else "does not ")
+              + "; ".join(c.replace("beats", "beat").replace("keeps", "keep") for c in failed) + ".")
     return [first, second]
 
 
 # ----------------------------------------------------------------------------- report
+def tradeoff_rows(summary: pd.DataFrame) -> list[str]:
+    if "mnist-only" not in summary.index:
+        return []
+    b = summary.loc["mnist-only"]
+    return [f"| {arm} | {r['acc_hard']:.3f} ({r['acc_hard'] - b['acc_hard']:+.3f}) "
+            f"| {r['mnist_test_acc']:.4f} ({(r['mnist_test_acc'] - b['mnist_test_acc']) * 100:+.2f}) |"
+            for arm, r in summary.iterrows()]
+
+
 def plots(rows: pd.DataFrame, summary: pd.DataFrame, out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -188,7 +218,7 @@ def plots(rows: pd.DataFrame, summary: pd.DataFrame, out: Path) -> None:
         sd = summary.loc[arm, [c + "_sd" for c in jcols]].to_numpy(float)
         ax.errorbar(radii, mean, yerr=sd, marker="o", capsize=3, label=arm)
     ax.set(xlabel="jitter radius (pixels)", ylabel="accuracy on the fixed synthetic set",
-           title="Final round: accuracy per jitter (mean ± sd over seeds)")
+           title="Shipped model: accuracy per jitter (mean ± sd over seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -219,15 +249,28 @@ def write_report(s: Settings, rows: pd.DataFrame, summary: pd.DataFrame, argv: l
     lines = [
         "# Does mining hard cases help? Results",
         "",
-        "Regenerate (about %.0f minutes on a 2-core CPU):" % (seconds / 60),
+        "Regenerate (the runs' stages took %.0f minutes of wall time on a 2-core CPU, the sum of "
+        "`seconds_*` in `results/runs.csv`, plus start-up and the round-0 models):"
+        % (rows.filter(like="seconds_").sum().sum() / 60),
         "",
         "```bash",
-        "python bench/experiment.py " + " ".join(argv),
+        "python bench/experiment.py " + " ".join(a for a in argv if a != "--report-only"),
         "```",
         "",
         "## Finding",
         "",
         *verdict(summary),
+        "",
+        "## Trade-off per arm (shipped model, vs mnist-only)",
+        "",
+        "| arm | synthetic accuracy, jitter >= %g (change) | MNIST test accuracy (change, points) |" % HARD_JITTER,
+        "|---|---|---|",
+        *tradeoff_rows(summary),
+        "",
+        "Only one mining setting was affordable in this session's compute (mix fraction, cap, "
+        "budget floor and validity filter as listed under Setup). Not tried yet, and the obvious "
+        "next knobs for the MNIST cost: a smaller `--mix-fraction` (0.1), `--balance`d bank "
+        "sampling, a lower `--mine-cap`, or mining only jitter <= 3.",
         "",
         "## Setup",
         "",
@@ -238,7 +281,11 @@ def write_report(s: Settings, rows: pd.DataFrame, summary: pd.DataFrame, argv: l
         f"(every strategy), bank mixed into {s.mix:.0%} of each batch (0% for mnist-only);",
         "- accuracy per jitter on the fixed synthetic evaluation set (seeds mining never uses).",
         "",
-        "## Final round, mean ± sd over seeds",
+        "## The model each run ships, mean ± sd over seeds",
+        "",
+        "The model `models/current.keras` points at after the last round: the promotion guard "
+        "keeps an earlier round when validation accuracy drops by more than its tolerance. "
+        "Every round of every run is in the over-rounds plot and `results/runs.csv`.",
         "",
         "| arm | seeds | MNIST test | synthetic, jitter >= %g | %s |" % (HARD_JITTER, " | ".join(f"j={c[5:]}" for c in jcols)),
         "|---|---|---|---|%s|" % "|".join("---" for _ in jcols),
@@ -254,9 +301,14 @@ def write_report(s: Settings, rows: pd.DataFrame, summary: pd.DataFrame, argv: l
         "",
         "![accuracy over rounds](results/accuracy_over_rounds.png)",
         "",
-        "## What got mined (misclassified arm, first seed)",
+        "## What got mined (misclassified arm, first seed, most confidently wrong first)",
         "",
         "![mined montage](results/mined_montage.png)",
+        "",
+        "At high jitter some mined digits no longer look like their label (a 0 whose loop "
+        "closed into a 6 or a 9): the validity filter checks only that the ink stays in the "
+        "frame and does not collapse, so such cases are learned as labelled. They are a likely "
+        "source of the MNIST cost above; a shape-level filter is not built yet.",
         "",
         "All rows (every arm, seed and round): [results/runs.csv](results/runs.csv).",
         "",
@@ -273,10 +325,15 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     frames = []
     for seed in s.seeds:
-        base = base_model(s, seed)
         for arm in ARMS:
-            if arm.name in s.arms:
-                frames.append(run_arm(s, arm, seed, base))
+            if arm.name not in s.arms:
+                continue
+            if s.report_only:
+                done = s.work / f"{arm.name}-seed{seed}" / "metrics.csv"
+                if done.exists() and len(pd.read_csv(done)) == s.rounds + 1:
+                    frames.append(read_arm(arm, seed, done))
+                continue
+            frames.append(run_arm(s, arm, seed, base_model(s, seed)))
     rows = pd.concat(frames, ignore_index=True)
     summary = summarise(rows)
     res = s.out / "results"
@@ -285,7 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     plots(rows, summary, res)
     mined_bank = s.work / f"misclassified-seed{s.seeds[0]}" / "bank.h5"
     if mined_bank.exists():
-        run(HARDMINE + ["bank", "montage", mined_bank, "--limit", 40, "--out", res / "mined_montage.png"])
+        run(HARDMINE + ["bank", "montage", mined_bank, "--sort", "confidence", "--limit", 40,
+                        "--out", res / "mined_montage.png"])
     seconds = time.perf_counter() - t0
     report = write_report(s, rows, summary, argv, seconds)
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
