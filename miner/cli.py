@@ -41,23 +41,9 @@ def save_npz(path: Path, images: np.ndarray, records: np.ndarray) -> None:
 
 def save_montage(path: Path, images: np.ndarray, records: np.ndarray) -> None:
     """A grid of the digits, each titled with its label (white ink on black, as the CNN sees it)."""
-    import matplotlib
+    from miner.montage import save_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(images)
-    cols = min(n, MONTAGE_COLS)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.25 * rows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(str(int(records["label"][k])), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_grid(images, [str(int(label)) for label in records["label"]], path, MONTAGE_COLS)
 
 
 WRITERS = {".npz": save_npz, ".png": save_montage}

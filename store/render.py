@@ -134,19 +134,6 @@ def save_png(image: np.ndarray, path: str, scale: int = 8) -> None:
 
 def montage(df: pd.DataFrame, images: np.ndarray, path: str, cols: int = 8) -> None:
     """A grid of ``images`` captioned "true -> predicted (probability)"."""
-    import matplotlib
+    from miner.montage import save_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = max(1, min(cols, len(df)))
-    rows = -(-len(df) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.9 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, row, image in zip(axes.flat, df.itertuples(), images):
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(caption(row), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_grid(images, [caption(row) for row in df.itertuples()], path, cols, cell=(1.5, 1.9))
