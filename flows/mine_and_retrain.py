@@ -44,6 +44,7 @@ def mine_and_retrain(
     synthetic_per_round: int = D.synthetic_per_round,
     jitter: tuple[float, ...] = D.jitter,
     mix_fraction: float = D.mix_fraction,
+    balance: bool = D.balance,
     preset: str = D.preset,
     strategy: str = D.strategy,
     mine_cap: int = D.mine_cap,

@@ -28,7 +28,7 @@ DEFAULT_CRON = "0 2 * * *"  # 02:00 every night (UTC)
 NIGHTLY_PARAMS = {"run_dir": "runs/nightly/{date}", "bank_path": "runs/nightly/bank.h5"}
 
 # Python type of a field -> click type of its option (tuples are given comma-separated).
-CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
 
 
 def _click_type(hint) -> click.ParamType:

@@ -47,6 +47,8 @@ class FlowSettings:
         NOTEBOOK_JITTER, "jitter radii in pixels, comma-separated (each in [0, 8])")
     mix_fraction: float = _opt(
         0.25, "fraction of each training batch drawn from the bank, in [0, 1); 0 = MNIST only")
+    balance: bool = _opt(
+        False, "draw the bank's share of each batch evenly over the true classes (true|false)")
     preset: str = _opt("seed", "CNN preset of model.cnn (seed|strong)")
     strategy: str = _opt(
         "misclassified", f"which synthetic digits to store ({'|'.join(STRATEGIES)})")

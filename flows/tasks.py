@@ -107,7 +107,7 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
     with run_logs() as log:
         cfg = checked_replace(TrainConfig(), {
             "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
-            "mix_fraction": s.mix_fraction if k >= 1 else 0.0,
+            "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
         }, f"mine-and-retrain round {k}")
         init = str(rd.current) if k >= 1 else None
         result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,

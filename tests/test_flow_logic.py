@@ -140,6 +140,7 @@ def test_defaults_are_valid_and_paths_derive_from_run_dir():
     ({"epochs_per_round": 0}, "epochs_per_round=0 is out of range"),
     ({"rounds": "two"}, "rounds must be an integer"),
     ({"roundz": 2}, "unknown setting 'roundz'"),
+    ({"balance": "maybe"}, "balance must be true or false"),
 ])
 def test_invalid_settings_are_one_line_errors(overrides, message):
     with pytest.raises(HardmineError, match=None) as err:
@@ -148,8 +149,9 @@ def test_invalid_settings_are_one_line_errors(overrides, message):
 
 
 def test_strings_from_the_command_line_are_converted():
-    s = make_settings({"rounds": "2", "jitter": "0,1.5", "mnist_limit": "500"})
-    assert (s.rounds, s.jitter, s.mnist_limit) == (2, (0.0, 1.5), 500)
+    s = make_settings({"rounds": "2", "jitter": "0,1.5", "mnist_limit": "500", "balance": "true"})
+    assert (s.rounds, s.jitter, s.mnist_limit, s.balance) == (2, (0.0, 1.5), 500, True)
+    assert make_settings({"balance": "no"}).balance is False
     assert s.as_params()["jitter"] == [0.0, 1.5]
 
 
