@@ -45,6 +45,7 @@ def mine_and_retrain(
     jitter: tuple[float, ...] = D.jitter,
     mix_fraction: float = D.mix_fraction,
     balance: bool = D.balance,
+    round_lr: float | None = D.round_lr,
     preset: str = D.preset,
     strategy: str = D.strategy,
     mine_cap: int = D.mine_cap,

@@ -49,6 +49,9 @@ class FlowSettings:
         0.25, "fraction of each training batch drawn from the bank, in [0, 1); 0 = MNIST only")
     balance: bool = _opt(
         False, "draw the bank's share of each batch evenly over the true classes (true|false)")
+    round_lr: float | None = _opt(
+        None, "initial learning rate of the retraining rounds (k >= 1), in (0, 1]; default: the "
+        "preset's. Lower keeps more of what the model knew")
     preset: str = _opt("seed", "CNN preset of model.cnn (seed|strong)")
     strategy: str = _opt(
         "misclassified", f"which synthetic digits to store ({'|'.join(STRATEGIES)})")
@@ -115,6 +118,7 @@ _RANGES: tuple[tuple[str, float, float], ...] = (
     ("eval_per_cell", 1, 10_000),
     ("seed", 0, MAX_SEED - 1),
     ("mnist_limit", 1, 10_000_000),
+    ("round_lr", 1e-12, 1.0),
 )
 
 DEFAULTS = FlowSettings()

@@ -108,6 +108,7 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
         cfg = checked_replace(TrainConfig(), {
             "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
             "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
+            "lr": s.round_lr if k >= 1 else None,
         }, f"mine-and-retrain round {k}")
         init = str(rd.current) if k >= 1 else None
         result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,

@@ -26,7 +26,7 @@ def _echo_err(message: str) -> None:
 @click.option("--mnist", "mnist", default=None, type=click.Path(), help=MNIST_HELP)
 @click.option("--preset", default="seed", show_default=True, help="CNN preset of model.cnn.PRESETS: seed | strong")
 @click.option("--epochs", default=None, type=int,
-              help="training epochs [default: the preset's recommendation: seed 10, strong 30]")
+              help="training epochs [default: the preset's recommendation: seed 10, strong 50]")
 @click.option("--bank", default=None, type=click.Path(), help="hard-case bank (HDF5) to mix in [default: none, MNIST only]")
 @click.option("--mix", default=0.2, show_default=True, type=float, help="share of every batch drawn from --bank, in [0, 1)")
 @click.option("--balance/--no-balance", default=False, show_default=True, help="draw bank cases evenly over classes")
@@ -34,9 +34,11 @@ def _echo_err(message: str) -> None:
               help="random rotation 10 deg, zoom 0.1, shifts 0.1 (the notebook's settings)")
 @click.option("--batch-size", default=128, show_default=True, type=int, help="images per training step")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of weights, shuffling, dropout, augmentation")
+@click.option("--lr", default=None, type=float,
+              help="initial learning rate, in (0, 1]; the preset's schedule still applies [default: the preset's: 1e-3]")
 @click.option("--init", "init_model", default=None, type=click.Path(), help="continue from this .keras model [default: fresh]")
 @click.option("--out", default="model.keras", show_default=True, type=click.Path(), help="where to save the best-on-validation model (.keras)")
-def train(mnist, preset, epochs, bank, mix, balance, augment, batch_size, seed, init_model, out) -> None:
+def train(mnist, preset, epochs, bank, mix, balance, augment, batch_size, seed, lr, init_model, out) -> None:
     """Train a CNN preset on MNIST (optionally mixed with a hard-case bank).
 
     Keeps the epoch with the best validation accuracy at --out and writes the
@@ -50,7 +52,7 @@ def train(mnist, preset, epochs, bank, mix, balance, augment, batch_size, seed, 
 
     cfg = checked_replace(TrainConfig(), {
         "preset": preset, "epochs": epochs or get_preset(preset).epochs, "mix_fraction": mix,
-        "balance": balance, "augment": augment, "batch_size": batch_size, "seed": seed,
+        "balance": balance, "augment": augment, "batch_size": batch_size, "seed": seed, "lr": lr,
     }, "hardmine train")
     data = load_mnist(mnist)
     result = run_training(cfg, data, out, bank_path=bank, init_model=init_model, log=_echo_err)

@@ -41,6 +41,7 @@ class TrainConfig:
     balance: bool = False  # draw bank cases evenly over their true classes
     augment: bool = True  # the notebook's random rotation 10 deg, zoom 0.1, shifts 0.1
     seed: int = 0  # seeds weights, shuffling, dropout and augmentation, >= 0
+    lr: float | None = None  # initial learning rate, > 0; None = the preset's (its schedule still applies)
 
     def __post_init__(self) -> None:
         get_preset(self.preset)  # unknown preset -> HardmineError naming the choices
@@ -49,6 +50,7 @@ class TrainConfig:
         require(0.0 <= self.mix_fraction < 1.0,
                 f"TrainConfig: mix_fraction={self.mix_fraction} must be in [0, 1) (share of each batch from the bank)")
         require(self.seed >= 0, f"TrainConfig: seed={self.seed} must be >= 0")
+        require(self.lr is None or 0 < self.lr <= 1, f"TrainConfig: lr={self.lr} must be in (0, 1]")
 
 
 Emit = Callable[[str], Any]
@@ -112,15 +114,16 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
 
     checkpoint = out.with_name(f".{out.stem}.partial.keras")  # a killed run never leaves half a model at out
     schedule = SCHEDULES[preset.schedule]
+    lr0 = preset.lr if cfg.lr is None else cfg.lr
     callbacks = [
         keras.callbacks.LearningRateScheduler(
-            lambda epoch, _lr: schedule(preset.lr, preset.lr_decay, epoch, cfg.epochs)),
+            lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, cfg.epochs)),
         keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max", save_best_only=True),
         LogProgress(emit, cfg.epochs),
     ]
     emit(f"training {cfg.preset} for {cfg.epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
          f"on {len(data.y_train)} MNIST images, bank mix {mix:.2f}"
-         f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, seed {cfg.seed}"
+         f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
          f"{', from ' + str(init_model) if init_model else ''}")
     start = time.perf_counter()
     fit = model.fit(stream, steps_per_epoch=steps, epochs=cfg.epochs, validation_data=val,

@@ -141,6 +141,7 @@ def test_defaults_are_valid_and_paths_derive_from_run_dir():
     ({"rounds": "two"}, "rounds must be an integer"),
     ({"roundz": 2}, "unknown setting 'roundz'"),
     ({"balance": "maybe"}, "balance must be true or false"),
+    ({"round_lr": 0}, "round_lr=0.0 is out of range"),
 ])
 def test_invalid_settings_are_one_line_errors(overrides, message):
     with pytest.raises(HardmineError, match=None) as err:

@@ -126,8 +126,9 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     assert len(history["history"]["val_accuracy"]) == 2 and history["config"]["mix_fraction"] == 0.25
 
     res = runner.invoke(cli, ["train", "--mnist", npz, "--epochs", "1", "--no-augment", "--init", out,
-                              "--out", str(tmp_path / "m2.keras")])
+                              "--lr", "2.5e-4", "--out", str(tmp_path / "m2.keras")])
     assert res.exit_code == 0, res.output
+    assert re.search(r"^epoch 1/1: .* lr 2\.50e-04 \(", res.stderr, re.M)  # --lr replaces the preset's
 
     res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--json", "--no-synthetic"])
     assert res.exit_code == 0, res.output
@@ -160,9 +161,17 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     (["--preset", "big"], "error: unknown model preset 'big'; choose one of seed, strong\n"),
     (["--mix", "1.5"], "error: TrainConfig: mix_fraction=1.5 must be in [0, 1) (share of each batch from the bank)\n"),
     (["--out", "m.h5"], "error: train: output m.h5 must end in .keras\n"),
+    (["--lr", "0"], "error: TrainConfig: lr=0.0 must be in (0, 1]\n"),
 ])
 def test_cli_train_refuses_bad_settings(tiny_mnist, args, message):
     from click.testing import CliRunner
 
     res = CliRunner().invoke(cli, ["train", "--mnist", str(tiny_mnist / "mnist.npz"), *args])
     assert res.exit_code == 2 and res.stderr == message
+
+
+def test_train_help_states_each_presets_recommended_epochs():
+    from click.testing import CliRunner
+    text = " ".join(CliRunner().invoke(cli, ["train", "--help"]).output.split())
+    for name, preset in PRESETS.items():
+        assert f"{name} {preset.epochs}" in text, name
