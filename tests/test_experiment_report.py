@@ -25,7 +25,7 @@ def _rows(setting: str, accs: dict[str, tuple[float, float]], jitter_sd: float =
     for arm, (mnist, hard) in accs.items():
         for seed, wiggle in zip((0, 1, 2), (-jitter_sd, 0.0, jitter_sd)):
             for rnd in (0, 1):
-                out.append({"setting": "any" if arm == "mnist-only" else setting, "seed": seed, "arm": arm,
+                out.append({"setting": setting, "seed": seed, "arm": arm,
                             "round": rnd, "mnist_test_acc": mnist, "acc_j0": 1.0, "acc_j2": hard + wiggle,
                             "acc_j5": hard + wiggle, "promoted": True, "current_round": rnd})
     return pd.DataFrame(out)
@@ -55,8 +55,8 @@ def test_mnist_cost_over_the_bar_and_a_gain_inside_the_spread_fail():
 def test_the_closest_setting_passes_more_checks_then_costs_less():
     rows = pd.concat([
         _rows("a", {"mnist-only": (0.99, 0.80), "random": (0.989, 0.90), "misclassified": (0.985, 0.95)}),
-        _rows("b", {"random": (0.9895, 0.88), "misclassified": (0.9897, 0.93)}),
-        _rows("c", {"random": (0.9895, 0.88), "misclassified": (0.9880, 0.93)}),
+        _rows("b", {"mnist-only": (0.99, 0.80), "random": (0.9895, 0.88), "misclassified": (0.9897, 0.93)}),
+        _rows("c", {"mnist-only": (0.99, 0.80), "random": (0.9895, 0.88), "misclassified": (0.9880, 0.93)}),
     ])
     scores = {n: experiment.closeness(experiment.checks(experiment.summarise(experiment.arm_rows(rows, n))))
               for n in "abc"}
@@ -74,6 +74,9 @@ def test_run_dirs_are_keyed_by_every_effective_parameter(tmp_path):
     only = experiment.ARMS["mnist-only"]  # never reads the bank: one run serves every setting
     assert experiment.flow_params(s, experiment.SWEEP[0], only, 0, base) == \
         experiment.flow_params(s, experiment.SWEEP[1], only, 0, base)
+    slow = experiment.Mining("low lr", 0.1, round_lr=1e-4)  # another training recipe: its own mnist-only
+    assert experiment.flow_params(s, slow, only, 0, base)["round_lr"] == 1e-4
+    assert "round_lr" not in p1  # a setting without it keeps the hashes of runs made before it existed
 
 
 def test_bad_arguments_exit_with_a_usage_line():
