@@ -88,7 +88,7 @@ PRESETS: dict[str, Preset] = {
             Stage((Conv(128, 4, "valid"),), pool=False, dropout=0.0),
         ),
         dense=(), head_dropout=0.4, batch_norm=True, spatial_dropout=False,
-        lr=1e-3, schedule="exponential", lr_decay=0.9, epochs=30,
+        lr=1e-3, schedule="exponential", lr_decay=0.95, epochs=50,
     ),
 }
 
