@@ -1,8 +1,9 @@
 """End to end, the way a user runs the service: a real Prefect server on
-loopback, ``hardmine serve`` serving ``mine-and-retrain/nightly``, and
+loopback, ``hardmine serve`` serving ``mine-and-retrain/nightly`` on a cron
+schedule (every minute here, so the scheduler fires it during the test), and
 ``prefect deployment run ... --watch`` with tiny parameters.
 
-    pytest -q tests/test_server_e2e.py        # ~2-3 min on 2 cores
+    pytest -q tests/test_server_e2e.py        # ~3-4 min on 2 cores
 
 Everything lives in a temporary ``PREFECT_HOME``; the server and the serve
 process are started in their own process groups and always stopped.
@@ -55,6 +56,23 @@ def _get(url: str) -> int:
         return response.status
 
 
+def _json(url: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _completed_scheduled_runs(api: str, deployment_id: str) -> list[dict]:
+    """Completed flow runs that the server's scheduler made from the deployment's cron (it
+    makes an hour's worth ahead, so filter on the server; explicit paging: see the fastapi
+    pin in pyproject.toml)."""
+    runs = _json(f"{api}/flow_runs/filter", {
+        "deployments": {"id": {"any_": [deployment_id]}},
+        "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "limit": 50, "offset": 0})
+    return [r for r in runs if r["auto_scheduled"]]
+
+
 def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(args, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -70,12 +88,19 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def test_served_deployment_runs_to_completion(tmp_path):
+def _cli_value(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def test_served_deployment_fires_on_schedule_and_runs_on_demand(tmp_path):
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           # the scheduler looks for due cron times every 60 s by default
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
     run_dir, bank = tmp_path / "run", tmp_path / "bank.h5"
+    cron_dir, cron_bank = tmp_path / "cron-run", tmp_path / "cron-bank.h5"
     procs = []
     try:
         server_log = tmp_path / "server.log"
@@ -84,12 +109,21 @@ def test_served_deployment_runs_to_completion(tmp_path):
         _wait_for("prefect server", lambda: _get(f"{api}/health") == 200, 120, procs[0], server_log)
 
         serve_log = tmp_path / "serve.log"
-        procs.append(_start([str(BIN / "hardmine"), "serve", "--param", f"run_dir={run_dir}",
-                             "--param", f"bank_path={bank}"], env, serve_log))
+        # the deployment's defaults are the tiny parameters, so a scheduled run is tiny too
+        defaults = [arg for name, value in TINY.items() for arg in ("--param", f"{name}={_cli_value(value)}")]
+        procs.append(_start([str(BIN / "hardmine"), "serve", "--cron", "* * * * *", *defaults,
+                             "--param", f"run_dir={cron_dir}", "--param", f"bank_path={cron_bank}"],
+                            env, serve_log))
         deployment = f"{api}/deployments/name/mine-and-retrain/nightly"
         _wait_for("hardmine serve", lambda: _get(deployment) == 200, 120, procs[1], serve_log)
+        deployment_id = _json(deployment)["id"]
 
-        params = [arg for name, value in TINY.items()
+        # the cron fires by itself: the scheduler makes a run a minute and the served process runs it
+        _wait_for("a run fired by the cron schedule",
+                  lambda: len(_completed_scheduled_runs(api, deployment_id)) > 0, 240, procs[1], serve_log)
+        assert pd.read_csv(cron_dir / "metrics.csv")["round"].tolist() == [0, 1]
+
+        params = [arg for name, value in {**TINY, "run_dir": str(run_dir), "bank_path": str(bank)}.items()
                   for arg in ("--param", f"{name}={json.dumps(value)}")]
         result = subprocess.run(
             [str(BIN / "prefect"), "deployment", "run", "mine-and-retrain/nightly", *params,
