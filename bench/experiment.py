@@ -72,12 +72,13 @@ class Mining:
     arms: tuple[str, ...] = ("random", "misclassified")  # besides mnist-only (same recipe, no bank)
 
 
-# The service's defaults first: the report's detailed tables are for SWEEP[0].
+# The service's defaults first: the report's detailed tables are for SWEEP[0]. The flow's
+# default mix_fraction was 0.25 until this sweep found that 0.05 meets the bar and 0.25 does not.
 SWEEP: tuple[Mining, ...] = (
-    Mining("mix 0.25, cap 4000 (service default)", 0.25, arms=("random", "misclassified", "margin")),
+    Mining("mix 0.05, cap 4000 (service default)", 0.05, arms=("random", "misclassified", "margin")),
+    Mining("mix 0.25, cap 4000 (first default)", 0.25, arms=("random", "misclassified", "margin")),
     Mining("mix 0.10, cap 4000", 0.10),
     Mining("mix 0.10, cap 4000, balanced", 0.10, balance=True),
-    Mining("mix 0.05, cap 4000", 0.05),
     Mining("mix 0.10, cap 4000, round lr 1e-4", 0.10, round_lr=1e-4),
 )
 
@@ -361,7 +362,7 @@ def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, a
         % (rows.filter(like="seconds_").sum().sum() / 60),
         "",
         "```bash",
-        "python bench/experiment.py " + " ".join(a for a in argv if a != "--report-only"),
+        " ".join(["python bench/experiment.py", *(a for a in argv if a != "--report-only")]),
         "```",
         "",
         "## Finding",
@@ -371,6 +372,15 @@ def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, a
     ]
     if best != names[0]:
         lines += ["The setting that comes closest to the bar:", "", *verdict(best, summarise(chosen)), ""]
+    lines += [
+        "How to read the sweep below: the MNIST cost grows with the bank's share of every batch, "
+        "for random synthetic digits as for mined ones, and is larger for mined ones at the same "
+        "share (see the montage at the end: many of the most confidently wrong mined digits no "
+        "longer look like their label). A smaller share, class-balanced bank draws or a lower "
+        "learning rate in the retraining rounds each cut the cost; each also cuts the gain on "
+        "synthetic digits. The service's default `mix_fraction` is the share that met the bar.",
+        "",
+    ]
     lines += [
         "## Settings tried (last round's model, mean ± sd over seeds)",
         "",
@@ -414,10 +424,12 @@ def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, a
         "",
         "![mined montage](results/mined_montage.png)",
         "",
-        "At high jitter some mined digits no longer look like their label (a 0 whose loop "
-        "closed into a 6, a tilted 1 with a hook that reads as a 7): the validity filter checks "
-        "only that the ink stays in the frame and does not collapse, so such cases are learned "
-        "as labelled.",
+        "Most of the most confidently wrong digits look like the class the model predicted: "
+        "3s whose upper bowl collapsed into a 2, 0s whose loop closed into a 6, 1s with a hook "
+        "that reads as a 7, open 9s that read as 4s. For training they are label noise: the "
+        "validity filter checks only that the ink stays in the frame and does not collapse, "
+        "not that the shape still reads as its label. A shape-level filter is the next thing "
+        "to build; a smaller bank share is what keeps their cost low today.",
         "",
         "All rows (every setting, arm, seed and round): [results/runs.csv](results/runs.csv).",
         "",

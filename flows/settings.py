@@ -45,8 +45,10 @@ class FlowSettings:
         20_000, "synthetic digits generated per round, split over (digit, jitter) cells")
     jitter: tuple[float, ...] = _opt(
         NOTEBOOK_JITTER, "jitter radii in pixels, comma-separated (each in [0, 8])")
+    # 0.05: the share that met issue 6's bar (docs/results.md); 0.25 mines more but costs ~0.5
+    # points of MNIST test accuracy
     mix_fraction: float = _opt(
-        0.25, "fraction of each training batch drawn from the bank, in [0, 1); 0 = MNIST only")
+        0.05, "fraction of each training batch drawn from the bank, in [0, 1); 0 = MNIST only")
     balance: bool = _opt(
         False, "draw the bank's share of each batch evenly over the true classes (true|false)")
     round_lr: float | None = _opt(

@@ -98,7 +98,7 @@ def test_store_task_is_idempotent_per_round(tmp_path):
 
 def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     run_dir = tmp_path / "run"
-    path = mine_and_retrain(rounds=1, run_dir=str(run_dir), balance=True, round_lr=2e-4, **TINY)
+    path = mine_and_retrain(rounds=1, run_dir=str(run_dir), mix_fraction=0.3, balance=True, round_lr=2e-4, **TINY)
     metrics = pd.read_csv(path)
     assert metrics["round"].tolist() == [0, 1]
     for column in ("val_acc", "mnist_test_acc", "synth_acc", "acc_j0", "acc_j3", "mined", "bank_size",
@@ -110,7 +110,7 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     rd = RunDir(run_dir)
     assert all(rd.model(k).exists() for k in (0, 1)) and rd.current.exists()
     trained = json.loads((rd.root / "models" / "round-1.history.json").read_text())["config"]
-    assert (trained["balance"], trained["mix_fraction"], trained["lr"]) == (True, 0.25, 2e-4)  # knobs reach training
+    assert (trained["balance"], trained["mix_fraction"], trained["lr"]) == (True, 0.3, 2e-4)  # knobs reach training
     assert all(rd.budget(k).exists() for k in (0, 1, 2))  # round 2's split is recorded ahead
     assert sorted(p.name for p in rd.plots.glob("round-1-*.png")) == [
         "round-1-confusion.png", "round-1-curves.png", "round-1-jitter.png"]
