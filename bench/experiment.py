@@ -34,7 +34,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -290,14 +290,13 @@ def summary_table(summary: pd.DataFrame, jcols: list[str]) -> list[str]:
     return lines
 
 
-def sweep_table(rows: pd.DataFrame, names: list[str]) -> list[str]:
+def sweep_table(summaries: dict[str, pd.DataFrame]) -> list[str]:
     mark = {True: "yes", False: "**no**"}
     lines = [f"| setting | misclassified: jitter >= {HARD_JITTER:g} | random: jitter >= {HARD_JITTER:g} "
              f"| mnist-only: jitter >= {HARD_JITTER:g} | MNIST test, misclassified (cost, points) "
              f"| beats mnist-only | beats random | MNIST within {MNIST_BAR} |",
              "|---|---|---|---|---|---|---|---|"]
-    for name in names:
-        summary = summarise(arm_rows(rows, name))
+    for name, summary in summaries.items():
         m, r, b = (summary.loc[a] for a in ("misclassified", "random", "mnist-only"))
         c = checks(summary)
         lines.append(f"| {name} | {m['acc_hard']:.3f} ± {m['acc_hard_sd']:.3f} | {r['acc_hard']:.3f} ± "
@@ -350,10 +349,12 @@ def plots(rows: pd.DataFrame, summary: pd.DataFrame, out: Path, title: str) -> N
     plt.close(fig)
 
 
-def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, argv: list[str]) -> Path:
+def write_report(s: Settings, rows: pd.DataFrame, summaries: dict[str, pd.DataFrame], best: str,
+                 argv: list[str]) -> Path:
+    """docs/results.md; ``summaries`` (setting -> summarise() of its rows) in report order."""
     jcols = jitter_columns(rows)
+    names = list(summaries)
     main = arm_rows(rows, names[0])
-    chosen = arm_rows(rows, best)
     lines = [
         "# Does mining hard cases help? Results",
         "",
@@ -367,11 +368,11 @@ def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, a
         "",
         "## Finding",
         "",
-        *verdict(names[0], summarise(main)),
+        *verdict(names[0], summaries[names[0]]),
         "",
     ]
     if best != names[0]:
-        lines += ["The setting that comes closest to the bar:", "", *verdict(best, summarise(chosen)), ""]
+        lines += ["The setting that comes closest to the bar:", "", *verdict(best, summaries[best]), ""]
     lines += [
         "How to read the sweep below: the MNIST cost grows with the bank's share of every batch, "
         "for random synthetic digits as for mined ones, and is larger for mined ones at the same "
@@ -388,7 +389,7 @@ def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, a
         "and is compared with `mnist-only` trained by the same recipe (settings that differ only in "
         "mining knobs share that run). \"Beats\" means by more than the largest sd of the three arms.",
         "",
-        *sweep_table(rows, names),
+        *sweep_table(summaries),
         "",
         "## Setup",
         "",
@@ -403,7 +404,7 @@ def write_report(s: Settings, rows: pd.DataFrame, names: list[str], best: str, a
         "",
         f"## {names[0]}: every arm, last round's model",
         "",
-        *summary_table(summarise(main), jcols),
+        *summary_table(summaries[names[0]], jcols),
         "",
         "## The model each run ships (after the promotion guard)",
         "",
@@ -449,20 +450,21 @@ def main(argv: list[str] | None = None) -> None:
     complete = [n for n in names if {"misclassified", "random", "mnist-only"} <= set(arm_rows(rows, n)["arm"])]
     if not complete:
         sys.exit("experiment: no setting has its misclassified, random and mnist-only arms finished")
-    best = max(complete, key=lambda n: closeness(checks(summarise(arm_rows(rows, n)))))
+    summaries = {n: summarise(arm_rows(rows, n)) for n in complete}  # last round's model per arm
+    best = max(complete, key=lambda n: closeness(checks(summaries[n])))
     res = s.out / "results"
     res.mkdir(parents=True, exist_ok=True)
     rows.to_csv(res / "runs.csv", index=False)
-    plots(arm_rows(rows, complete[0]), summarise(arm_rows(rows, complete[0])), res, complete[0])
+    plots(arm_rows(rows, complete[0]), summaries[complete[0]], res, complete[0])
     if best in banks and banks[best].exists():
         run(HARDMINE + ["bank", "montage", banks[best], "--sort", "confidence", "--limit", 40,
                         "--out", res / "mined_montage.png"])
-    report = write_report(s, rows, complete, best, argv)
-    for name in complete:
+    report = write_report(s, rows, summaries, best, argv)
+    for name, summary in summaries.items():
         print(f"\n== {name}")
-        print(summarise(arm_rows(rows, name))[["mnist_test_acc", "mnist_test_acc_sd", "acc_hard", "acc_hard_sd",
-                                               "seeds"]].to_string(float_format=lambda v: f"{v:.4f}"))
-        print(" ".join(verdict(name, summarise(arm_rows(rows, name)))))
+        print(summary[["mnist_test_acc", "mnist_test_acc_sd", "acc_hard", "acc_hard_sd",
+                       "seeds"]].to_string(float_format=lambda v: f"{v:.4f}"))
+        print(" ".join(verdict(name, summary)))
     print(f"\nclosest to the bar: {best}\nwrote {report} in {(time.perf_counter() - t0) / 60:.1f} min")
 
 
