@@ -28,6 +28,7 @@ from flows.mine_and_retrain import mine_and_retrain
 from flows.rundir import RunDir
 from flows.settings import make_settings
 from flows.tasks import promote_round, store_round
+from model.train import history_path
 from store import Bank
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,7 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     assert (metrics["mined"] <= TINY["mine_cap"]).all()
     rd = RunDir(run_dir)
     assert all(rd.model(k).exists() for k in (0, 1)) and rd.current.exists()
-    trained = json.loads((rd.root / "models" / "round-1.history.json").read_text())["config"]
+    trained = json.loads(history_path(rd.model(1)).read_text())["config"]
     assert (trained["balance"], trained["mix_fraction"], trained["lr"]) == (True, 0.3, 2e-4)  # knobs reach training
     assert all(rd.budget(k).exists() for k in (0, 1, 2))  # round 2's split is recorded ahead
     assert sorted(p.name for p in rd.plots.glob("round-1-*.png")) == [
