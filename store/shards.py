@@ -107,8 +107,14 @@ class Snapshot:
                 for name in self.manifest.shards["name"]:
                     self.files.append(h5py.File(self.manifest.shard_path(name), "r", locking=False))
                 return
-            except FileNotFoundError:  # a writer compacted between our two reads: look again
+            except OSError:
                 self.close()
+                # A writer compacted between our two reads and removed a shard we were about to
+                # open: h5py says FileNotFoundError, or a bare OSError ("can't retrieve stat info")
+                # when the file goes mid-open. Look again; a listed shard that exists and still
+                # fails to open is a real error.
+                if all(os.path.exists(self.manifest.shard_path(n)) for n in self.manifest.shards["name"]):
+                    raise
         raise HardmineError(f"bank {path}: shards keep disappearing while opening it; run `hardmine bank verify {path}`")
 
     def __len__(self) -> int:

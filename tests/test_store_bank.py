@@ -122,6 +122,59 @@ with Bank.open(sys.argv[1], "a", compact_at=4, compact_below=120) as b:
 """
 
 
+def _stale_first_read(monkeypatch):
+    """The first manifest read lists a shard a writer has just removed, and opening a vanished
+    file fails the way h5py does mid-race (a bare OSError, not FileNotFoundError)."""
+    import dataclasses
+    import store.shards as shards
+
+    real_read, real_file, calls = shards.read_manifest, shards.h5py.File, []
+
+    def read(p):
+        m = real_read(p)
+        calls.append(p)
+        if len(calls) > 1:
+            return m
+        gone = m.shards["name"].copy()
+        gone[0] = "compacted-away.h5"
+        return dataclasses.replace(m, shards={**m.shards, "name": gone})
+
+    def open_file(name, *args, **kwargs):
+        if not os.path.exists(name):
+            raise OSError("Unable to synchronously open file (can't retrieve stat info for file)")
+        return real_file(name, *args, **kwargs)
+
+    monkeypatch.setattr(shards, "read_manifest", read)
+    monkeypatch.setattr(shards.h5py, "File", open_file)
+    return calls
+
+
+def test_a_shard_vanishing_while_a_reader_opens_the_bank_is_retried(path, monkeypatch):
+    with Bank.open(path, "a") as b:
+        append(b, 50, seed=0)
+    calls = _stale_first_read(monkeypatch)
+    with Bank.open(path) as r:
+        assert len(r.table()) == 50
+    assert len(calls) == 2  # read the main file again, once
+
+
+def test_a_listed_shard_that_exists_but_cannot_be_opened_is_an_error(path, monkeypatch):
+    import store.shards as shards
+
+    with Bank.open(path, "a") as b:
+        append(b, 50, seed=0)
+    real_file = shards.h5py.File
+
+    def broken(name, *args, **kwargs):
+        if ".shards" in str(name):
+            raise OSError("Unable to synchronously open file (bad object header version number)")
+        return real_file(name, *args, **kwargs)
+
+    monkeypatch.setattr(shards.h5py, "File", broken)
+    with pytest.raises(OSError, match="bad object header"):
+        Bank.open(path)
+
+
 def test_readers_in_this_process_see_whole_appends_of_a_writing_process(path):
     import subprocess
     import sys
