@@ -68,6 +68,9 @@ def _report_lines(model_path: str, source: str, s: dict) -> list[str]:
     if "synth_acc" in s:
         lines.append(f"synthetic accuracy  {s['synth_acc']:.4f} ({s['n_synth']} images)")
         lines.append("  by jitter         " + " ".join(f"{j}:{a:.3f}" for j, a in s["jitter_acc"].items()))
+    if "robustness" in s:
+        from model.robustness import table_lines
+        lines.extend(table_lines(s["robustness"]))
     return lines
 
 
@@ -78,14 +81,22 @@ def _report_lines(model_path: str, source: str, s: dict) -> list[str]:
 @click.option("--synthetic/--no-synthetic", default=True, show_default=True,
               help="also score the fixed synthetic evaluation set (accuracy per jitter)")
 @click.option("--per-cell", default=50, show_default=True, type=int, help="synthetic digits per (digit, jitter) cell")
+@click.option("--robustness/--no-robustness", default=True, show_default=True,
+              help="also score the real-digit robustness suite (MNIST test digits thickened, thinned, "
+                   "scanned at low resolution, blurred, slanted, rotated, rescaled, moved, distorted)")
+@click.option("--robust-limit", default=None, type=click.IntRange(min=1),
+              help="digits of the test split per robustness variant [default: all]")
 @click.option("--plots", "plots_dir", default=None, type=click.Path(file_okay=False),
               help="write confusion/curves/jitter PNGs here [default: next to the model]")
 @click.option("--no-plots", is_flag=True, default=False, help="write no PNGs")
-def evaluate(model_path, mnist, as_json, synthetic, per_cell, plots_dir, no_plots) -> None:
-    """Score MODEL.keras: MNIST accuracy, per class, confusion; accuracy per jitter.
+def evaluate(model_path, mnist, as_json, synthetic, per_cell, robustness, robust_limit, plots_dir,
+             no_plots) -> None:
+    """Score MODEL.keras: MNIST accuracy, per class, confusion; accuracy per jitter;
+    the real-digit robustness suite per variant and class (test split).
 
-    Writes PNG plots of the confusion matrix, the accuracy per jitter and (when
-    <stem>.history.json from training is next to the model) the learning curves.
+    Writes PNG plots of the confusion matrix, the accuracy per jitter, the
+    robustness suite and (when <stem>.history.json from training is next to
+    the model) the learning curves.
     """
     import keras
 
@@ -100,8 +111,13 @@ def evaluate(model_path, mnist, as_json, synthetic, per_cell, plots_dir, no_plot
         import miner
 
         eval_set = miner.eval_set(per_cell=per_cell)
+    suite = None
+    if robustness:
+        from model import robustness as rob
+        split = "test" if len(data.y_test) else "val"  # Kaggle's train.csv has no labelled test split
+        suite = rob.for_split(data, split, robust_limit)
     model = keras.saving.load_model(model_path)
-    scores = score(model, data, synthetic=eval_set)
+    scores = score(model, data, synthetic=eval_set, suite=suite)
     if not no_plots:
         stem = Path(model_path).stem
         folder = Path(plots_dir) if plots_dir else Path(model_path).parent
@@ -109,6 +125,8 @@ def evaluate(model_path, mnist, as_json, synthetic, per_cell, plots_dir, no_plot
                                        title=f"MNIST {scores['class_split']}")]
         if "jitter_acc" in scores:
             written.append(plots.jitter_png(scores["jitter_acc"], folder / f"{stem}.jitter.png"))
+        if "robustness" in scores:
+            written.append(plots.robustness_png(scores["robustness"], folder / f"{stem}.robustness.png"))
         hist = history_path(model_path)
         if hist.is_file():
             written.append(plots.curves_png(json.loads(hist.read_text())["history"], folder / f"{stem}.curves.png"))

@@ -7,7 +7,8 @@
 set, e.g. Kaggle's train.csv), ``per_class_acc`` and ``confusion`` on the test
 split (validation split if there is no test split), and, given the fixed
 synthetic evaluation set (``miner.eval_set()``), ``synth_acc`` and
-``jitter_acc`` keyed by jitter radius.
+``jitter_acc`` keyed by jitter radius, and given a real-digit robustness suite
+(:mod:`model.robustness`), ``robustness``: its accuracies per variant and class.
 """
 
 from __future__ import annotations
@@ -54,11 +55,19 @@ def jitter_accuracy(y_true: np.ndarray, y_pred: np.ndarray, jitter: np.ndarray) 
     return {f"{j:g}": float(np.mean(y_true[jitter == j] == y_pred[jitter == j])) for j in np.unique(jitter)}
 
 
-def evaluate(model, data, synthetic: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
-    """Scores of ``model`` on ``data`` (a :class:`model.data.Mnist`) and on the synthetic set.
+def predict_labels(model, images: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 -> (N,) int64 predicted digits."""
+    return predict_proba(model, images).argmax(1)
+
+
+def evaluate(model, data, synthetic: tuple[np.ndarray, np.ndarray] | None = None,
+             suite=None) -> dict[str, Any]:
+    """Scores of ``model`` on ``data`` (a :class:`model.data.Mnist`), on the synthetic set
+    and on the robustness suite.
 
     ``synthetic``: ``(images (N, 28, 28) uint8, records)`` where ``records`` has
-    fields ``label`` and ``jitter`` (``miner.eval_set()``).
+    fields ``label`` and ``jitter`` (``miner.eval_set()``). ``suite``: a
+    :class:`model.robustness.SuiteSet` (``robustness.for_split(data, "test")``).
     """
     val_pred = predict_proba(model, data.x_val).argmax(1)
     test_pred = predict_proba(model, data.x_test).argmax(1)
@@ -82,4 +91,7 @@ def evaluate(model, data, synthetic: tuple[np.ndarray, np.ndarray] | None = None
         scores["synth_acc"] = _acc(labels, pred)
         scores["n_synth"] = int(len(labels))
         scores["jitter_acc"] = jitter_accuracy(labels, pred, records["jitter"])
+    if suite is not None:
+        from model.robustness import evaluate_suite
+        scores["robustness"] = evaluate_suite(lambda x: predict_labels(model, x), suite)
     return scores

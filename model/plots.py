@@ -63,3 +63,25 @@ def jitter_png(jitter_acc: Mapping[str, float], path: str | os.PathLike) -> str:
            title="synthetic evaluation set")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def robustness_png(scores: Mapping, path: str | os.PathLike) -> str:
+    """The real-digit robustness suite as a heat map: accuracy per (variant, class),
+    with each variant's accuracy and the per-class means at the margins."""
+    matrix = np.array([[np.nan if a is None else a for a in row] for row in scores["matrix"]], float)
+    names = list(scores["per_variant"])
+    table = np.column_stack([matrix, list(scores["per_variant"].values())])  # (V, 11)
+    per_class = [np.nan if a is None else a for a in scores["per_class"].values()]
+    table = np.vstack([table, per_class + [scores["mean"]]])  # (V + 1, 11)
+    fig = Figure(figsize=(7, 0.32 * len(table) + 1.4))
+    ax = fig.subplots()
+    ax.imshow(table, cmap="RdYlGn", vmin=0.5, vmax=1.0, aspect="auto")
+    for (i, j), a in np.ndenumerate(table):
+        if not np.isnan(a):
+            ax.text(j, i, f"{a:.2f}"[1:] if a < 1 else "1", ha="center", va="center", fontsize=6)
+    ax.set(xticks=range(11), xticklabels=[str(d) for d in range(10)] + ["all"],
+           yticks=range(len(table)), yticklabels=names + ["mean"], xlabel="true digit",
+           title=f"real-digit robustness ({scores['split']}, {scores['n']} digits per variant): "
+                 f"mean {scores['mean']:.3f}")
+    ax.tick_params(labelsize=7)
+    return _save(fig, path)
