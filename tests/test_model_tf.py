@@ -135,7 +135,12 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     scores = json.loads(res.stdout)
     assert scores["n_val"] == 20 and scores["n_test"] == 100
     assert sum(map(sum, scores["confusion"])) == 100 and 0 <= scores["mnist_test_acc"] <= 1
-    assert sorted(p.rsplit(".", 2)[1] for p in scores["plots"]) == ["confusion", "curves"]
+    assert sorted(p.rsplit(".", 2)[1] for p in scores["plots"]) == ["confusion", "curves", "robustness"]
+    rob = scores["robustness"]  # the real-digit suite on the 100 test digits
+    from model.robustness import NAMES
+    assert rob["split"] == "test" and rob["n"] == 100 and list(rob["per_variant"]) == list(NAMES)
+    assert len(rob["matrix"]) == len(NAMES) and all(len(row) == 10 for row in rob["matrix"])
+    assert rob["mean"] == pytest.approx(sum(rob["per_variant"].values()) / len(NAMES))
 
     plots = tmp_path / "plots"
     res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--per-cell", "2", "--plots", str(plots)])
@@ -147,7 +152,15 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     assert re.fullmatch(r"per class \(test\)    " + " ".join(rf"{d}:\d\.\d{{3}}" for d in range(10)), lines[3])
     assert re.fullmatch(r"synthetic accuracy  \d\.\d{4} \(140 images\)", lines[4])  # 10 digits x 7 radii x 2
     assert [cell.split(":")[0] for cell in lines[5].split()[2:]] == ["0", "0.5", "1", "2", "3", "4", "5"]
-    assert lines[6] == "plots: " + ", ".join(str(plots / f"m.{n}.png") for n in ("confusion", "jitter", "curves"))
+    assert lines[6] == "real-digit robustness (test split, 100 digits per variant)"
+    assert lines[7].split() == ["variant", "acc", *map(str, range(10))]
+    assert [line.split()[0] for line in lines[8:8 + len(NAMES)]] == list(NAMES)
+    assert re.fullmatch(r"mean +\d\.\d{3}( +\d\.\d{3}){10}", lines[8 + len(NAMES)])
+    assert lines[-1] == "plots: " + ", ".join(str(plots / f"m.{n}.png")
+                                             for n in ("confusion", "jitter", "robustness", "curves"))
+    res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--json", "--no-synthetic", "--no-plots",
+                              "--no-robustness"])
+    assert res.exit_code == 0 and "robustness" not in json.loads(res.stdout)
 
     sub = tmp_path / "submission.csv"
     res = runner.invoke(cli, ["predict", out, "--kaggle", str(tiny_mnist / "test.csv"), "--out", str(sub)])
