@@ -10,11 +10,16 @@ rounds after it (``rounds=2`` makes rounds 0, 1 and 2). Every round:
 2. mine    -- generate ``synthetic_per_round`` digits split over (digit,
               jitter) cells by the previous round's errors, predict them with
               the round's model, drop invalid ones, select by ``strategy``
-              (at most ``mine_cap``), record the next round's split;
-3. store   -- append the selection to the bank under ``key=round-<k>``;
+              (at most ``mine_cap``), mark those the independent reader does
+              not read as their label ``ambiguous`` (``label_guard``), record
+              the next round's split;
+3. store   -- append the selection to the bank under ``key=round-<k>``
+              (ambiguous cases are kept but never trained on);
 4. evaluate -- MNIST val/test accuracy, accuracy per jitter on the fixed
-              synthetic evaluation set;
-5. promote -- the promotion guard (``promote_tolerance``);
+              synthetic evaluation set, the real-digit robustness suite
+              (validation split);
+5. promote -- the promotion guard: MNIST val, the suite's mean and each of
+              its classes, each within its tolerance of the current model;
 6. report  -- artifacts, then the ``metrics.csv`` row that marks the round done.
 
 Rerunning on the same ``run_dir`` resumes after the last completed round
@@ -32,7 +37,8 @@ from prefect import flow, get_run_logger, runtime
 from flows import report
 from flows.rundir import RunDir, expand_run_dir
 from flows.settings import DEFAULTS as D, check_inputs, make_settings
-from flows.tasks import evaluate_round, mine_round, promote_round, report_round, store_round, train_round
+from flows.tasks import (evaluate_round, mine_round, promote_round, reader_task, report_round, store_round,
+                         train_round)
 
 FLOW_NAME = "mine-and-retrain"
 
@@ -52,6 +58,12 @@ def mine_and_retrain(
     margin: float = D.margin,
     budget_floor: float = D.budget_floor,
     promote_tolerance: float = D.promote_tolerance,
+    promote_suite_tolerance: float = D.promote_suite_tolerance,
+    promote_class_tolerance: float = D.promote_class_tolerance,
+    robust_per_variant: int | None = D.robust_per_variant,
+    label_guard: bool = D.label_guard,
+    reader_model: str | None = D.reader_model,
+    reader_threshold: float = D.reader_threshold,
     eval_per_cell: int = D.eval_per_cell,
     seed: int = D.seed,
     run_dir: str = D.run_dir,
@@ -77,17 +89,19 @@ def mine_and_retrain(
         log.info("%s already has rounds 0..%d; nothing to do", rd.root, first - 1)
         return str(rd.metrics)
     progress = report.start_progress(first, total)
+    reader = reader_task(s) if s.label_guard else None
     for k in range(first, total):
         trained = train_round(s, k)
-        mined = mine_round(s, k, trained["model"])
+        mined = mine_round(s, k, trained["model"], reader)
         stored = store_round(s, k, mined["mined"])
         scores = evaluate_round(s, k, trained["model"])
-        promoted = promote_round(s, k, trained["model"], scores["val_acc"])
+        promoted = promote_round(s, k, trained["model"], scores)
         row = round_row(k, trained, mined, stored, scores, promoted)
         report_round(s, k, row, mined["mined_by_cell"])
         report.update_progress(progress, k + 1, total)
-        log.info("round %d done: val_acc %.4f, mined %d, bank %d, promoted %s",
-                 k, scores["val_acc"], stored["stored"], stored["bank_size"], promoted["promoted"])
+        log.info("round %d done: val_acc %.4f, suite %.4f, mined %d (%d ambiguous), bank %d, %s",
+                 k, scores["val_acc"], scores["rob_val_mean"], stored["stored"], mined["ambiguous"],
+                 stored["bank_size"], promoted["promote_reason"])
     return str(rd.metrics)
 
 
@@ -102,8 +116,9 @@ def round_row(k: int, trained: dict, mined: dict, stored: dict, scores: dict, pr
     return {
         "round": k, **evaluated,
         "generated": mined["generated"], "invalid": mined["invalid"],
-        "wrong": mined["wrong"], "mined": stored["stored"], "bank_size": stored["bank_size"],
-        "promoted": bool(promoted["promoted"]), "current_round": promoted["current_round"],
+        "wrong": mined["wrong"], "mined": stored["stored"], "ambiguous": mined["ambiguous"],
+        "bank_size": stored["bank_size"], "promoted": bool(promoted["promoted"]),
+        "current_round": promoted["current_round"], "promote_reason": promoted["promote_reason"],
         **{f"seconds_{name}": round(result["seconds"], 2) for name, result in seconds.items()},
     }
 

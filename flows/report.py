@@ -20,6 +20,8 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
+from model.guard import SUITE_PREFIX
+
 PROGRESS_KEY = "mine-and-retrain-progress"
 TABLE_KEY = "mine-and-retrain-metrics"
 
@@ -60,8 +62,30 @@ def round_markdown(row: Mapping[str, Any], mined: pd.DataFrame | None) -> str:
     verdict = {True: "promoted to current", False: "kept, not promoted"}.get(
         bool(row["promoted"]) if "promoted" in row else None, "")
     title = f"# mine-and-retrain, round {k}" + (f" ({verdict})" if verdict else "")
-    return "\n\n".join([title, "## Metrics", metrics_markdown(row),
-                        "## Mined (stored in the bank), by class and jitter", mined_markdown(mined)])
+    suite = {name: value for name, value in row.items() if name.startswith(SUITE_PREFIX)}
+    rest = {name: value for name, value in row.items() if name not in suite}
+    parts = [title]
+    if row.get("promote_reason"):
+        parts.append(f"**Promotion guard:** {row['promote_reason']}")
+    parts += ["## Real-digit robustness (validation split)", suite_markdown(suite),
+              "## Metrics", metrics_markdown(rest),
+              "## Mined (stored in the bank), by class and jitter", mined_markdown(mined)]
+    return "\n\n".join(parts)
+
+
+def suite_markdown(suite: Mapping[str, Any]) -> str:
+    """The robustness suite's columns of a row: one table of variants, one of classes."""
+    if not suite:
+        return "Not measured this round."
+    start = len(SUITE_PREFIX) + 1
+    classes = {n[start + 1:]: v for n, v in suite.items() if n[start:start + 1] == "c" and n[start + 1:].isdigit()}
+    variants = {n[start:]: v for n, v in suite.items() if n[start:] not in ("mean", *(f"c{d}" for d in classes))}
+    lines = [f"mean over variants: **{_fmt(suite.get(SUITE_PREFIX + '_mean'))}**", "",
+             "| " + " | ".join(variants) + " |", "|---" * len(variants) + "|",
+             "| " + " | ".join(_fmt(v) for v in variants.values()) + " |", "",
+             "| class | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|",
+             "| accuracy | " + " | ".join(_fmt(v) for v in classes.values()) + " |"]
+    return "\n".join(lines)
 
 
 def mined_frame(counts: np.ndarray, radii: tuple[float, ...]) -> pd.DataFrame:
@@ -84,8 +108,9 @@ def progress_percent(done_rounds: int, total_rounds: int) -> float:
 
 
 def rounds_png(rows: pd.DataFrame, path) -> str:
-    """Accuracy over rounds: MNIST test (thick) and each jitter radius of the
-    synthetic evaluation set; hollow markers = rounds not promoted."""
+    """Accuracy over rounds: MNIST test (thick black), the real-digit robustness
+    suite's mean (thick red) and each jitter radius of the synthetic evaluation
+    set; hollow markers = rounds not promoted."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
@@ -98,7 +123,11 @@ def rounds_png(rows: pd.DataFrame, path) -> str:
             label="MNIST test")
     refused = rows[~rows["promoted"].astype(bool)]
     ax.plot(refused["round"], refused["mnist_test_acc"], "o", mfc="white", color="black")
-    lowest = float(np.nanmin(rows[jitter_columns + ["mnist_test_acc"]].to_numpy(np.float64)))
+    real = [c for c in (f"{SUITE_PREFIX}_mean",) if c in rows]
+    for column in real:  # the yardstick: real digits under real-world changes
+        ax.plot(rows["round"], rows[column], marker="s", color="tab:red", linewidth=2.5,
+                label="real-digit robustness suite (val)")
+    lowest = float(np.nanmin(rows[jitter_columns + ["mnist_test_acc"] + real].to_numpy(np.float64)))
     ax.set(xlabel="round", ylabel="accuracy", ylim=(max(0.0, np.floor(lowest * 10) / 10 - 0.05), 1.005),
            title="mine-and-retrain")
     ax.set_xticks(rows["round"].tolist())

@@ -37,8 +37,9 @@ from pathlib import Path
 import pandas as pd
 
 # Leading columns of metrics.csv; per-jitter accuracies and stage seconds follow.
-FIRST_COLUMNS = ("round", "val_acc", "mnist_test_acc", "synth_acc", "generated", "invalid",
-                 "wrong", "mined", "bank_size", "promoted", "current_round")
+FIRST_COLUMNS = ("round", "val_acc", "mnist_test_acc", "rob_val_mean", "synth_acc", "generated",
+                 "invalid", "wrong", "mined", "ambiguous", "bank_size", "promoted", "current_round",
+                 "promote_reason")
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,15 @@ class RunDir:
         last = promoted.iloc[-1]
         return int(last["round"]), float(last["val_acc"])
 
+    def current_row(self) -> tuple[int | None, dict | None]:
+        """(round, metrics row) of the current model according to the completed rows."""
+        rows = self.rows()
+        promoted = rows[rows["promoted"].astype(bool)] if len(rows) else rows
+        if not len(promoted):
+            return None, None
+        last = promoted.iloc[-1]
+        return int(last["round"]), last.to_dict()
+
     def restore_current(self) -> int | None:
         """Make ``models/current.keras`` the last promoted completed round's model
         (undoes a promotion of a round that was killed before its row)."""
@@ -147,9 +157,3 @@ def promote_copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
-
-
-def accepts(candidate_val: float, current_val: float | None, tolerance: float) -> bool:
-    """The promotion guard: the first model is always accepted; later ones unless
-    their validation accuracy is worse than the current one's by more than ``tolerance``."""
-    return current_val is None or candidate_val >= current_val - tolerance

@@ -64,7 +64,26 @@ class FlowSettings:
     budget_floor: float = _opt(
         0.2, "share of the budget split evenly over cells so none starves, in [0, 1]")
     promote_tolerance: float = _opt(
-        0.002, "a round becomes current unless its val accuracy is lower by more than this")
+        0.002, "promotion guard: a round becomes current only if its MNIST val accuracy is not "
+        "lower than the current model's by more than this")
+    promote_suite_tolerance: float = _opt(
+        0.005, "promotion guard: ... nor its real-digit robustness suite mean (val split) by more than this")
+    promote_class_tolerance: float = _opt(
+        0.01, "promotion guard: ... nor any class of the robustness suite (val split) by more than this")
+    # 3,000 of the 6,000 validation digits: 39,000 predictions a round (about 10 s on 2 idle
+    # cores), ~3,900 digits per class pooled over variants for the per-class check
+    robust_per_variant: int | None = _opt(
+        3000, "validation digits per robustness-suite variant scored each round (the promotion "
+        "guard's evidence); empty = all")
+    label_guard: bool = _opt(
+        True, "quarantine mined digits that the independent reader does not read as their label "
+        "(status=ambiguous in the bank: kept, never trained on unless reviewed) (true|false)")
+    reader_model: str | None = _opt(
+        None, "the label guard's reader (.keras); trained on MNIST at the first round if missing; "
+        "default RUN_DIR/models/reader.keras")
+    reader_threshold: float = _opt(
+        0.5, "label guard: a mined digit is ambiguous when the reader gives its label less than this "
+        "probability, in (0, 1]")
     eval_per_cell: int = _opt(
         50, "digits per (digit, jitter) cell of the fixed synthetic evaluation set")
     seed: int = _opt(0, "seed of training and mining, in [0, 2**40)")
@@ -89,6 +108,8 @@ class FlowSettings:
                 f"{WHERE}: mix_fraction={self.mix_fraction} must be in [0, 1); "
                 "use 0 for MNIST only")
         require(0 < self.margin <= 1, f"{WHERE}: margin={self.margin} must be in (0, 1]")
+        require(0 < self.reader_threshold <= 1,
+                f"{WHERE}: reader_threshold={self.reader_threshold} must be in (0, 1]")
         require(len(self.jitter) > 0 and all(0 <= j <= 8 for j in self.jitter)
                 and len(set(self.jitter)) == len(self.jitter),
                 f"{WHERE}: jitter={list(self.jitter)} must be distinct radii in [0, 8], "
@@ -101,6 +122,16 @@ class FlowSettings:
     @property
     def bank(self) -> Path:
         return Path(self.bank_path) if self.bank_path else Path(self.run_dir) / "bank.h5"
+
+    @property
+    def reader(self) -> Path:
+        return Path(self.reader_model) if self.reader_model else Path(self.run_dir) / "models" / "reader.keras"
+
+    @property
+    def tolerances(self):
+        from model.guard import Tolerances
+        return Tolerances(val=self.promote_tolerance, suite_mean=self.promote_suite_tolerance,
+                          suite_class=self.promote_class_tolerance)
 
     def as_params(self) -> dict[str, Any]:
         """Flow parameters as JSON-friendly values (lists, not tuples)."""
@@ -117,6 +148,9 @@ _RANGES: tuple[tuple[str, float, float], ...] = (
     ("mine_cap", 1, 10_000_000),
     ("budget_floor", 0.0, 1.0),
     ("promote_tolerance", 0.0, 1.0),
+    ("promote_suite_tolerance", 0.0, 1.0),
+    ("promote_class_tolerance", 0.0, 1.0),
+    ("robust_per_variant", 1, 10_000_000),
     ("eval_per_cell", 1, 10_000),
     ("seed", 0, MAX_SEED - 1),
     ("mnist_limit", 1, 10_000_000),
@@ -152,6 +186,10 @@ def check_inputs(settings: FlowSettings) -> None:
                 and os.access(settings.init_model, os.R_OK),
                 f"{WHERE}: cannot read init_model {settings.init_model!r}; give a readable .keras "
                 "file saved by `hardmine train` (or drop --init-model to train round 0)")
+    if settings.reader_model is not None and settings.label_guard:
+        require(settings.reader_model.endswith(".keras") and not os.path.isdir(settings.reader_model),
+                f"{WHERE}: reader_model {settings.reader_model!r} must be a .keras file path (an existing "
+                "reader, or where to save a new one)")
     if settings.bank.exists():
         from store import check_bank
         check_bank(settings.bank)

@@ -28,7 +28,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows import budget, report
-from flows.rundir import RunDir, accepts, promote_copy
+from flows.rundir import RunDir, promote_copy
 from flows.select import select
 from flows.settings import FlowSettings
 
@@ -117,13 +117,28 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
             "bank_mix": result["bank_mix"], "seconds": time.perf_counter() - start}
 
 
+@task(task_run_name="reader", cache_policy=NONE)
+def reader_task(s: FlowSettings) -> str:
+    """The label guard's reader: ``reader_model`` if it exists, else one trained
+    there now on MNIST alone (it never sees the bank)."""
+    from model.reader import train_reader
+    if s.reader.exists():
+        get_run_logger().info("label guard: reader %s", s.reader)
+        return str(s.reader)
+    with run_logs() as log:
+        train_reader(_mnist(s), s.reader, log=log.info)
+    return str(s.reader)
+
+
 @task(task_run_name="mine-round-{k}", cache_policy=NONE)
-def mine_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
+def mine_round(s: FlowSettings, k: int, model_path: str, reader_path: str | None) -> dict[str, Any]:
     """Generate the round's budget of synthetic digits, predict them with the
-    round's model, drop invalid ones, select by strategy, stage them in
+    round's model, drop invalid ones, select by strategy, ask the reader (if
+    any) which selected digits still read as their label, stage them in
     ``mined/round-<k>.npz``; record the next round's budget split."""
     import miner
     from model.evaluate import predict_proba
+    from model.reader import ambiguous
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     with run_logs() as log:
@@ -140,8 +155,14 @@ def mine_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
         pred = probs.argmax(axis=1).astype(np.uint8)
         valid = miner.is_valid(records)
         chosen = select(s.strategy, probs, labels, valid, s.mine_cap, s.margin, seed=seed)
+        # (n, 10) the reader's probabilities for the selected digits; no guard = certain of the label
+        reader_probs = np.eye(10, dtype=np.float32)[labels[chosen]]
+        if reader_path is not None:
+            reader_probs = predict_proba(_load(reader_path), images[chosen])
+        quarantined = ambiguous(reader_probs, labels[chosen], s.reader_threshold)
+        reader_p = reader_probs[np.arange(len(chosen)), labels[chosen]]
         _stage(rd.mined(k), images[chosen], labels[chosen], pred[chosen], probs[chosen],
-               records[chosen], jitter_index[chosen])
+               records[chosen], reader_p, quarantined)
 
         wrong = pred != labels
         errors, generated = budget.cell_errors(labels[valid], jitter_index[valid], wrong[valid],
@@ -150,21 +171,22 @@ def mine_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
                                   s.synthetic_per_round, s.budget_floor)
         budget.write_budget(rd.budget(k + 1), budget.budget_table(nxt, s.jitter, errors, generated))
         mined_cells = budget.cell_counts(labels[chosen], jitter_index[chosen], len(s.jitter))
-        log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d)",
-                 k, len(labels), int((~valid).sum()), int(wrong[valid].sum()), len(chosen),
-                 s.strategy, s.mine_cap)
+        log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d), "
+                 "ambiguous to the reader %d", k, len(labels), int((~valid).sum()),
+                 int(wrong[valid].sum()), len(chosen), s.strategy, s.mine_cap, int(quarantined.sum()))
     return {"mined": str(rd.mined(k)), "generated": len(labels), "invalid": int((~valid).sum()),
             "wrong": int(wrong[valid].sum()), "selected": len(chosen),
+            "ambiguous": int(quarantined.sum()),
             "mined_by_cell": mined_cells.tolist(), "seconds": time.perf_counter() - start}
 
 
-def _stage(path, images, labels, pred, probs, records, jitter_index) -> None:
+def _stage(path, images, labels, pred, probs, records, reader_p, ambiguous) -> None:
     """Write the selected digits atomically (a kill never leaves half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, images=images, labels=labels, pred=pred, probs=probs, records=records,
-                 jitter_index=jitter_index)
+                 reader_p=reader_p, ambiguous=ambiguous)
     tmp.replace(path)
 
 
@@ -177,9 +199,10 @@ def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
     start = time.perf_counter()
     with run_logs() as log, np.load(mined_path) as f:
         with Bank.open(s.bank, mode="a") as bank:
+            status = np.where(f["ambiguous"], "ambiguous", "ok")
             ids = bank.append(f["images"], f["labels"], f["pred"], f["probs"],
                               params=f["records"], round=k, model_id=f"round-{k}",
-                              source="synthetic", key=key)
+                              source="synthetic", key=key, status=status)
             size = len(bank)
         log.info("round %d: bank %s holds %d cases (%d from this round)", k, s.bank, size, len(ids))
     return {"stored": len(ids), "bank_size": size, "seconds": time.perf_counter() - start}
@@ -187,21 +210,26 @@ def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
 
 @task(task_run_name="evaluate-round-{k}", cache_policy=NONE)
 def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
-    """MNIST validation/test accuracy and accuracy per jitter on the fixed
-    synthetic evaluation set (``acc_j<radius>``); the model package's PNG plots
-    go to ``plots/round-<k>-{confusion,curves,jitter}.png``."""
+    """MNIST validation/test accuracy, accuracy per jitter on the fixed synthetic
+    evaluation set (``acc_j<radius>``) and the real-digit robustness suite on the
+    validation split (``rob_val_mean``, ``rob_val_<variant>``, ``rob_val_c<digit>``);
+    the model package's PNG plots go to
+    ``plots/round-<k>-{confusion,curves,jitter,robustness}.png``."""
     import json
     import miner
-    from model import plots
+    from model import plots, robustness
     from model.evaluate import evaluate
     from model.train import history_path
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     with run_logs() as log:
+        data = _mnist(s)
         synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
-        scores = evaluate(_load(model_path), _mnist(s), synthetic=synthetic)
+        suite = robustness.for_split(data, "val", s.robust_per_variant)
+        scores = evaluate(_load(model_path), data, synthetic=synthetic, suite=suite)
         pictures = [("confusion", plots.confusion_png, scores["confusion"]),
-                    ("jitter", plots.jitter_png, scores["jitter_acc"])]
+                    ("jitter", plots.jitter_png, scores["jitter_acc"]),
+                    ("robustness", plots.robustness_png, scores["robustness"])]
         if history_path(model_path).exists():  # an init_model from elsewhere may have none
             history = json.loads(history_path(model_path).read_text())["history"]
             pictures.append(("curves", plots.curves_png, history))
@@ -209,27 +237,29 @@ def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
             draw(what, rd.plots / f"round-{k}-{name}.png")
         metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
         metrics.update({f"acc_j{radius}": acc for radius, acc in scores["jitter_acc"].items()})
+        metrics.update(robustness.summary_columns(scores["robustness"], "rob_val"))
         log.info("round %d: %s", k, ", ".join(f"{n} {v:.4f}" for n, v in metrics.items() if v is not None))
     return {**metrics, "seconds": time.perf_counter() - start}
 
 
 @task(task_run_name="promote-round-{k}", cache_policy=NONE)
-def promote_round(s: FlowSettings, k: int, model_path: str, val_acc: float) -> dict[str, Any]:
-    """The promotion guard: the round's model becomes ``models/current.keras``
-    unless its validation accuracy is worse than the current one's by more than
-    ``promote_tolerance``. Every round's model stays in ``models/`` either way."""
+def promote_round(s: FlowSettings, k: int, model_path: str, scores: dict[str, Any]) -> dict[str, Any]:
+    """The promotion guard (:mod:`model.guard`): the round's model becomes
+    ``models/current.keras`` unless it loses more than a tolerance against the
+    current one on MNIST validation, on the robustness suite's mean or on any
+    class of the suite. Every round's model stays in ``models/`` either way."""
+    from model.guard import verdict
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     with run_logs() as log:
-        current_round, current_val = rd.current_state()
-        promoted = accepts(val_acc, current_val, s.promote_tolerance)
-        log.info("round %d: val_acc %.4f vs current %s -> %s", k, val_acc,
-                 "none" if current_val is None else f"{current_val:.4f} (round {current_round})",
-                 "promoted" if promoted else "kept, not promoted")
+        current_round, current = rd.current_row()
+        promoted, reason = verdict(scores, current, s.tolerances)
+        log.info("round %d against current %s: %s", k,
+                 "none" if current_round is None else f"round {current_round}", reason)
         if promoted:
             promote_copy(rd.model(k), rd.current)
             current_round = k
-    return {"promoted": promoted, "current_round": current_round,
+    return {"promoted": promoted, "current_round": current_round, "promote_reason": reason,
             "seconds": time.perf_counter() - start}
 
 

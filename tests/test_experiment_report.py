@@ -1,4 +1,4 @@
-"""The verdict logic of bench/experiment.py on known-answer rows (no training).
+"""The verdict logic of bench/experiment.py on known-answer score rows (no training).
 
     pytest -q tests/test_experiment_report.py
 """
@@ -18,68 +18,60 @@ experiment = importlib.util.module_from_spec(spec)
 sys.modules["experiment"] = experiment  # dataclasses look their module up here
 spec.loader.exec_module(experiment)
 
+VARIANTS = experiment.VARIANTS
 
-def _rows(setting: str, accs: dict[str, tuple[float, float]], jitter_sd: float = 0.01) -> pd.DataFrame:
-    """3 seeds x 2 rounds per arm; the last round has (mnist test, every jitter >= 2 accuracy) = accs[arm]."""
+
+def _scores(arms: dict[str, dict], cell_hits: dict | None = None) -> pd.DataFrame:
+    """3 seeds per arm, ``arms[arm]`` = mnist, synth_hard, suite (every cell the same);
+    ``cell_hits[arm] = (variant, digit, accuracy)`` overrides one cell."""
     out = []
-    for arm, (mnist, hard) in accs.items():
-        for seed, wiggle in zip((0, 1, 2), (-jitter_sd, 0.0, jitter_sd)):
-            for rnd in (0, 1):
-                out.append({"setting": setting, "seed": seed, "arm": arm,
-                            "round": rnd, "mnist_test_acc": mnist, "acc_j0": 1.0, "acc_j2": hard + wiggle,
-                            "acc_j5": hard + wiggle, "promoted": True, "current_round": rnd})
+    for arm, a in arms.items():
+        for seed, wiggle in zip((0, 1, 2), (-0.002, 0.0, 0.002)):
+            row = {"arm": arm, "seed": seed, "model": "last round", "round": 2,
+                   "mnist_test_acc": a["mnist"], "synth_hard": a["synth"] + wiggle, "suite_mean": a["suite"]}
+            row.update({f"cell_{v}_{d}": a["suite"] for v in VARIANTS for d in range(10)})
+            row.update({f"suite_c{d}": a["suite"] for d in range(10)})
+            if cell_hits and arm in cell_hits:
+                v, d, acc = cell_hits[arm]
+                row[f"cell_{v}_{d}"] = acc
+            out.append(row)
     return pd.DataFrame(out)
 
 
-def test_a_setting_that_meets_the_bar_passes_every_check():
-    rows = _rows("s", {"mnist-only": (0.9900, 0.80), "random": (0.9899, 0.90), "misclassified": (0.9895, 0.95)})
-    c = experiment.checks(experiment.summarise(experiment.arm_rows(rows, "s")))
-    assert c["vs mnist-only"][0] == pytest.approx(0.15) and c["vs random"][0] == pytest.approx(0.05)
-    assert c["vs random"][1] == pytest.approx(0.01)  # the spread: sd over seeds
-    assert c["MNIST cost"][0] == pytest.approx(-0.05)
-    assert all(ok for _, _, ok in c.values())
-    text = " ".join(experiment.verdict("s", experiment.summarise(experiment.arm_rows(rows, "s"))))
-    assert "meets every part of the bar" in text
+GOOD = {"mnist-only": {"mnist": 0.9900, "synth": 0.80, "suite": 0.90},
+        "random": {"mnist": 0.9899, "synth": 0.85, "suite": 0.90},
+        "misclassified": {"mnist": 0.9898, "synth": 0.90, "suite": 0.905}}
 
 
-def test_mnist_cost_over_the_bar_and_a_gain_inside_the_spread_fail():
-    rows = _rows("s", {"mnist-only": (0.9900, 0.80), "random": (0.9890, 0.945), "misclassified": (0.9850, 0.95)})
-    summary = experiment.summarise(experiment.arm_rows(rows, "s"))
-    c = experiment.checks(summary)
-    assert [ok for _, _, ok in c.values()] == [True, False, False]
-    text = " ".join(experiment.verdict("s", summary))
-    assert "does not beat random by more than the spread (+0.005)" in text
-    assert "does not keep MNIST test accuracy within 0.1 points of MNIST-only (-0.50)" in text
+def test_an_arm_that_meets_the_bar_passes_every_check():
+    c = experiment.checks(experiment.per_arm(_scores(GOOD)))
+    assert all(ok for _, ok in c.values()), c
+    synthetic = next(v for k, (v, _) in c.items() if k.startswith("synthetic"))
+    assert synthetic == "+10.0 points"
 
 
-def test_the_closest_setting_passes_more_checks_then_costs_less():
-    rows = pd.concat([
-        _rows("a", {"mnist-only": (0.99, 0.80), "random": (0.989, 0.90), "misclassified": (0.985, 0.95)}),
-        _rows("b", {"mnist-only": (0.99, 0.80), "random": (0.9895, 0.88), "misclassified": (0.9897, 0.93)}),
-        _rows("c", {"mnist-only": (0.99, 0.80), "random": (0.9895, 0.88), "misclassified": (0.9880, 0.93)}),
-    ])
-    scores = {n: experiment.closeness(experiment.checks(experiment.summarise(experiment.arm_rows(rows, n))))
-              for n in "abc"}
-    assert max(scores, key=scores.get) == "b"
-    assert scores["c"] > scores["a"]  # same checks passed (2), smaller MNIST cost
+def test_one_real_digit_cell_lost_by_more_than_a_point_fails_that_check_only():
+    variant = VARIANTS[3]
+    scores = _scores(GOOD, {"misclassified": (variant, 6, 0.888)})  # 0.905 -> 0.888 on real 6s: -1.2 points
+    c = experiment.checks(experiment.per_arm(scores))
+    failed = [k for k, (_, ok) in c.items() if not ok]
+    assert len(failed) == 1 and failed[0].startswith("no (variant, class) cell")
+    assert c[failed[0]][0].startswith(f"worst {variant}, class 6: -1.20 points; 1 of ")
 
 
-def test_run_dirs_are_keyed_by_every_effective_parameter(tmp_path):
-    s = experiment.Settings(work=tmp_path)
-    base = tmp_path / "base.keras"
-    mixed = experiment.ARMS["misclassified"]
-    p1 = experiment.flow_params(s, experiment.SWEEP[0], mixed, 0, base)
-    p2 = experiment.flow_params(s, experiment.SWEEP[1], mixed, 0, base)
-    assert experiment.tag(p1) != experiment.tag(p2) and experiment.tag(p1) == experiment.tag(dict(p1))
-    only = experiment.ARMS["mnist-only"]  # never reads the bank: one run serves every setting
-    assert experiment.flow_params(s, experiment.SWEEP[0], only, 0, base) == \
-        experiment.flow_params(s, experiment.SWEEP[1], only, 0, base)
-    slow = experiment.Mining("low lr", 0.1, round_lr=1e-4)  # another training recipe: its own mnist-only
-    assert experiment.flow_params(s, slow, only, 0, base)["round_lr"] == 1e-4
-    assert "round_lr" not in p1  # a setting without it keeps the hashes of runs made before it existed
+@pytest.mark.parametrize("change, failing", [
+    ({"synth": 0.87}, "synthetic accuracy"),                  # +7 points is not +8
+    ({"suite": 0.899}, "real-digit suite mean"),              # lower on real digits
+    ({"mnist": 0.9894}, "MNIST test"),                        # -0.06 points
+])
+def test_each_part_of_the_bar_can_fail(change, failing):
+    arms = {**GOOD, "misclassified": {**GOOD["misclassified"], **change}}
+    c = experiment.checks(experiment.per_arm(_scores(arms)))
+    failed = [k for k, (_, ok) in c.items() if not ok]
+    assert any(k.startswith(failing) for k in failed), failed
 
 
-def test_bad_arguments_exit_with_a_usage_line():
-    with pytest.raises(SystemExit) as err:
-        experiment.parse_args(["--settings", "99"])
-    assert err.value.code == 2
+def test_headline_table_reports_mean_and_sd_per_arm():
+    lines = experiment.headline_table(_scores(GOOD), "last round")
+    assert lines[2].startswith("| mnist-only | 0.9900 ± 0.0000 | 0.800 ± 0.002 | 0.9000 ± 0.0000")
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| mnist-only", "| random", "| misclassified"]

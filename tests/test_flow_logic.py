@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from flows import budget
 from flows.cli import cli
 from flows.report import mined_frame, mined_markdown, progress_percent, round_markdown, table_rows
-from flows.rundir import RunDir, accepts
+from flows.rundir import RunDir
 from flows.select import STRATEGIES, select
 from flows.settings import DEFAULTS, FlowSettings, make_settings
 from miner.config import HardmineError
@@ -184,12 +184,6 @@ def test_restore_current_undoes_an_unfinished_promotion(tmp_path):
     rd.append_row(_row(0, 0.98, True))
     rd.current.write_bytes(b"round 1")  # round 1 promoted, then killed before its row
     assert rd.restore_current() == 0 and rd.current.read_bytes() == b"round 0"
-
-
-@pytest.mark.parametrize("candidate, current, ok", [
-    (0.90, None, True), (0.981, 0.98, True), (0.979, 0.98, True), (0.977, 0.98, False)])
-def test_promotion_guard(candidate, current, ok):
-    assert accepts(candidate, current, tolerance=0.002) is ok
 
 
 # ---------------------------------------------------------------- report text

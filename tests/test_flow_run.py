@@ -61,20 +61,30 @@ def _latest_artifact(key: str) -> dict:
 
 # ---------------------------------------------------------------- tasks via .fn()
 
+def _scores(val: float, class6: float = 0.9) -> dict:
+    return {"val_acc": val, "rob_val_mean": 0.9, **{f"rob_val_c{d}": 0.9 for d in range(10)},
+            "rob_val_c6": class6}
+
+
 def test_promote_guard_task_keeps_every_model_and_moves_current(tmp_path):
     s = make_settings({"run_dir": str(tmp_path), "promote_tolerance": 0.01})
     rd = RunDir(tmp_path).make()
-    for k in (0, 1, 2):
+    for k in (0, 1, 2, 3):
         rd.model(k).write_bytes(f"model {k}".encode())
     with disable_run_logger():
-        first = promote_round.fn(s, 0, str(rd.model(0)), 0.95)
-        rd.append_row({"round": 0, "val_acc": 0.95, "promoted": first["promoted"]})
-        worse = promote_round.fn(s, 1, str(rd.model(1)), 0.939)  # 0.011 worse: refused
-        rd.append_row({"round": 1, "val_acc": 0.939, "promoted": worse["promoted"]})
-        close = promote_round.fn(s, 2, str(rd.model(2)), 0.941)  # 0.009 worse: within tolerance
+        first = promote_round.fn(s, 0, str(rd.model(0)), _scores(0.95))
+        rd.append_row({"round": 0, **_scores(0.95), "promoted": first["promoted"]})
+        worse = promote_round.fn(s, 1, str(rd.model(1)), _scores(0.939))  # 0.011 worse: refused
+        rd.append_row({"round": 1, **_scores(0.939), "promoted": worse["promoted"]})
+        close = promote_round.fn(s, 2, str(rd.model(2)), _scores(0.941))  # 0.009 worse: within tolerance
+        rd.append_row({"round": 2, **_scores(0.941), "promoted": close["promoted"]})
+        real = promote_round.fn(s, 3, str(rd.model(3)), _scores(0.96, class6=0.85))  # loses real 6s
     assert (first["promoted"], first["current_round"]) == (True, 0)
     assert (worse["promoted"], worse["current_round"]) == (False, 0)
+    assert worse["promote_reason"] == "refused: MNIST val 0.9390 < 0.9500 - 0.01"
     assert (close["promoted"], close["current_round"]) == (True, 2)
+    assert (real["promoted"], real["current_round"]) == (False, 2)
+    assert real["promote_reason"] == "refused: suite class 6 0.8500 < 0.9000 - 0.01"
     assert rd.current.read_bytes() == b"model 2" and rd.model(1).read_bytes() == b"model 1"
 
 
@@ -85,7 +95,8 @@ def test_store_task_is_idempotent_per_round(tmp_path):
     probs = np.full((3, 10), 0.1, np.float32)
     staged = tmp_path / "mined.npz"
     np.savez(staged, images=images, labels=records["label"], pred=np.array([7, 1, 1], np.uint8),
-             probs=probs, records=records, jitter_index=np.zeros(3, int))
+             probs=probs, records=records, reader_p=np.array([0.9, 0.2, 0.8], np.float32),
+             ambiguous=np.array([False, True, False]))
     with disable_run_logger():
         once = store_round.fn(s, 1, str(staged))
         again = store_round.fn(s, 1, str(staged))  # a resumed round: no-op
@@ -93,6 +104,8 @@ def test_store_task_is_idempotent_per_round(tmp_path):
     assert (once["stored"], once["bank_size"]) == (3, 3)
     assert (again["stored"], again["bank_size"]) == (3, 3)
     assert other["bank_size"] == 6
+    bank = _bank_rows(s.bank)
+    assert bank["status"].tolist() == ["ok", "ambiguous", "ok"] * 2  # the reader's verdicts are kept
 
 
 # ---------------------------------------------------------------- the flow
@@ -103,8 +116,11 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     metrics = pd.read_csv(path)
     assert metrics["round"].tolist() == [0, 1]
     for column in ("val_acc", "mnist_test_acc", "synth_acc", "acc_j0", "acc_j3", "mined", "bank_size",
-                   "promoted", "seconds_train", "seconds_mine", "seconds_evaluate"):
+                   "promoted", "seconds_train", "seconds_mine", "seconds_evaluate", "rob_val_mean",
+                   "rob_val_lowres8", "rob_val_c9", "ambiguous", "promote_reason"):
         assert column in metrics, column
+    assert metrics["promote_reason"].iloc[0] == "promoted: no current model"
+    assert 0 < metrics["rob_val_mean"].iloc[0] < metrics["val_acc"].iloc[0]  # the suite is harder than MNIST
     assert metrics["promoted"].iloc[0]  # round 0 is always the first current model
     assert metrics["bank_size"].iloc[-1] == metrics["mined"].sum() > 0
     assert (metrics["mined"] <= TINY["mine_cap"]).all()
@@ -114,7 +130,8 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     assert (trained["balance"], trained["mix_fraction"], trained["lr"]) == (True, 0.3, 2e-4)  # knobs reach training
     assert all(rd.budget(k).exists() for k in (0, 1, 2))  # round 2's split is recorded ahead
     assert sorted(p.name for p in rd.plots.glob("round-1-*.png")) == [
-        "round-1-confusion.png", "round-1-curves.png", "round-1-jitter.png"]
+        "round-1-confusion.png", "round-1-curves.png", "round-1-jitter.png", "round-1-robustness.png"]
+    assert (run_dir / "models" / "reader.keras").exists()  # the label guard's reader, trained once
     split = pd.read_csv(rd.budget(1))
     assert split["budget"].sum() == TINY["synthetic_per_round"]
     assert split["budget"].min() >= int(0.2 * 200 / 20)
@@ -128,6 +145,10 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
 
     bank = _bank_rows(run_dir / "bank.h5")
     assert bank.groupby("round").size().reindex(range(2), fill_value=0).tolist() == metrics["mined"].tolist()
+    quarantined = bank[bank["status"] == "ambiguous"].groupby("round").size()
+    assert quarantined.reindex(range(2), fill_value=0).tolist() == metrics["ambiguous"].tolist()
+    assert "## Real-digit robustness (validation split)" in markdown["data"]
+    assert "**Promotion guard:**" in markdown["data"]
 
     mine_and_retrain(rounds=1, run_dir=str(run_dir), **TINY)  # already complete: nothing to do
     assert pd.read_csv(path)["round"].tolist() == [0, 1]
