@@ -54,7 +54,7 @@ class Manifest:
     created_by: str  # "hardmine <version> on <host>"
     next_id: int = 0  # first id of the next append; ids are never reused
     next_shard: int = 0  # number of the next shard file
-    schema: int = SCHEMA_VERSION
+    schema: int = 1  # raised on write to what the contents need (needed_schema)
     shards: dict[str, np.ndarray] = field(default_factory=lambda: _empty(SHARD_COLUMNS))
     appends: dict[str, np.ndarray] = field(default_factory=lambda: _empty(APPEND_COLUMNS))
     reviews: dict[str, np.ndarray] = field(default_factory=lambda: _empty(REVIEW_COLUMNS))
@@ -138,7 +138,7 @@ def _read_columns(group: h5py.Group, columns: dict) -> dict[str, np.ndarray]:
 
 def write_manifest(m: Manifest, sync: bool = True) -> None:
     """Atomically replace the main file with ``m``: the commit point of every change."""
-    m.schema = m.needed_schema()
+    m.schema = max(m.schema, m.needed_schema())
 
     def fill(f: h5py.File) -> None:
         f.attrs.update(
