@@ -14,7 +14,8 @@ cases. The bank side is a ``tf.data.Dataset.from_generator`` over
 larger than memory is fine). When one pass over the bank ends, the generator
 calls ``stream_batches`` again with the next ``epoch``: a fresh shuffle, and
 cases appended since (by another round, another process) are in it. A missing
-or empty bank, or ``mix=0``, gives MNIST-only batches. The dataset is infinite:
+or empty bank (or one without trainable cases: all quarantined or rejected), or
+``mix=0``, gives MNIST-only batches. The dataset is infinite:
 train with ``steps_per_epoch = steps_per_epoch(len(x), batch_size)``, so an
 "epoch" is as many images as the MNIST training set, a share ``mix`` of them
 from the bank.
@@ -52,13 +53,15 @@ class Augment:
 
 
 def bank_size(path: str | os.PathLike | None) -> int:
-    """Cases in the bank at ``path``; 0 when there is no path or no file yet."""
+    """Trainable cases in the bank at ``path`` (statuses in ``store.review.TRAINABLE``:
+    the ones ``stream_batches`` yields); 0 when there is no path or no file yet."""
     if path is None or not os.path.exists(path):
         return 0
     from store import Bank
+    from store.review import TRAINABLE
 
     with Bank.open(path) as bank:
-        return len(bank)
+        return sum(n for status, n in bank.status_counts().items() if status in TRAINABLE)
 
 
 def bank_passes(path: str | os.PathLike, seed: int, balance: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -3,7 +3,8 @@
     python -c "from store import Bank; b = Bank.open('bank.h5'); print(len(b), b.table().head())"
 
 Every change (append, compaction, prune) writes new immutable shard files and
-then commits by atomically replacing the main file (``store.layout``). One
+then commits by atomically replacing the main file (``store.layout``); a review
+decision (``store.review``) changes only the main file. One
 writer at a time holds ``flock`` on ``<bank>.lock``; readers never lock and see
 the bank as of the moment they opened it.
 """
@@ -22,6 +23,7 @@ from miner.config import HardmineError, checked_replace
 from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir,
                           write_manifest)
 from store.retention import POLICIES, keep_ids
+from store.review import RELABELLED, STATUSES, check_label, codes_of, status_code
 from store.schema import SOURCES, build_rows
 from store.shards import Snapshot, merged_parts, write_shard
 
@@ -137,6 +139,12 @@ class Bank:
         """(n, 28, 28) uint8 images of the cases ``ids``, in that order."""
         return self.snapshot.rows_by_id(ids, ["image"])["image"]
 
+    def status_counts(self) -> dict[str, int]:
+        """Cases per review status, every status present (``store.review.STATUSES`` order)."""
+        codes, _ = self.manifest.marks().lookup(self.snapshot.column("id"))
+        counts = np.bincount(codes, minlength=len(STATUSES))
+        return {name: int(counts[s.code]) for name, s in STATUSES.items()}
+
     # writing -------------------------------------------------------------
     def _writer(self) -> Manifest:
         if self._lock_fd is None:
@@ -144,9 +152,12 @@ class Bank:
         return self._manifest
 
     def append(self, images, true, pred, probs, params=None, *, round: int, model_id: str,
-               source: str = "synthetic", key: str) -> np.ndarray:
+               source: str = "synthetic", key: str, status=None) -> np.ndarray:
         """Add cases atomically; returns their ids. A committed ``key`` is a no-op
-        that returns the ids of that append still in the bank."""
+        that returns the ids of that append still in the bank. ``status``: None
+        (all ``ok``) or one status name or code per case (not ``relabelled``,
+        which needs a label: review those afterwards), committed with the rows;
+        recorded as decisions by ``append:<key>``."""
         m = self._writer()
         if not isinstance(key, str) or not key:
             raise HardmineError("bank append: key must be a non-empty string, e.g. 'round-3'")
@@ -159,16 +170,54 @@ class Bank:
             return ids[np.isin(ids, self.snapshot.column("id"))]
         cols = build_rows(images, true, pred, probs, params, first_id=m.next_id, append=len(m.appends["key"]))
         n = len(cols["id"])
+        codes = codes_of(status, n, "bank append")
+        if np.any(codes == STATUSES[RELABELLED].code):
+            raise HardmineError(f"bank append: status {RELABELLED} needs a label; append as ok, then review the cases")
         m = copy.deepcopy(m)
         shards = [self._write(m, [cols], n)] if n else []
-        _add(m.appends, key=key, round=int(round), model_id=str(model_id), source=source, time=time.time(),
+        now = time.time()
+        _add(m.appends, key=key, round=int(round), model_id=str(model_id), source=source, time=now,
              first_id=m.next_id, rows=n)
+        for code in np.unique(codes[codes != 0]):
+            _decide(m, cols["id"][codes == code], int(code), -1, by=f"append:{key}", key="", now=now)
         m.next_id += n
         self._swap(m, [], shards)
         self._compact()
         if self.config.max_cases and len(self) > self.config.max_cases:
             self.prune(self.config.max_cases, self.config.policy)
         return cols["id"]
+
+    def review(self, ids, status: str, label: int | None = None, *, by: str = "user", key: str | None = None) -> int:
+        """Set the review ``status`` (a name of ``store.review.STATUSES``) of the cases
+        ``ids`` in one atomic commit of the main file; ``label`` (0..9) only with
+        ``relabelled``. Returns how many cases changed status or label: cases
+        already in that state are not touched, so a repeated review returns 0 and
+        writes nothing. A ``key`` committed before makes the call a no-op (0).
+        HardmineError, nothing written, for an unknown id or a relabel to a case's
+        own true label (use ``accepted``)."""
+        m = self._writer()
+        where = "bank review"
+        code = status_code(status, where)
+        stored = check_label(status, label, where)
+        if key is not None and (not isinstance(key, str) or not key):
+            raise HardmineError(f"{where}: key must be a non-empty string or None")
+        if key is not None and key in set(m.reviews["key"]):
+            return 0
+        ids = np.unique(np.asarray(ids, np.int64).reshape(-1))
+        true = self.snapshot.rows_by_id(ids, ["true"])["true"]  # HardmineError for an unknown id
+        if status == RELABELLED and np.any(true == stored):
+            first = int(ids[true == stored][0])
+            raise HardmineError(
+                f"{where}: case {first} already has true label {stored}; relabel to another digit or accept it"
+            )
+        codes, labels = m.marks().lookup(ids)
+        changed = ids[(codes != code) | (labels != stored)]
+        if not len(changed) and key is None:
+            return 0
+        m = copy.deepcopy(m)
+        _decide(m, changed, code, stored, by=str(by), key=key or "", now=time.time())
+        self._swap(m, [], [])
+        return len(changed)
 
     def _write(self, m: Manifest, parts, rows: int) -> dict:
         """Write ``parts`` (id-sorted row dicts, ``rows`` in all) as a new shard; its shard-table row."""
@@ -227,6 +276,8 @@ class Bank:
             if rows:
                 new.append(self._write(m, parts, rows))
         if old:
+            gone = ~np.isin(m.review_cases["id"], kept)  # decisions about removed cases go with them
+            m.review_cases = {k: v[~gone] for k, v in m.review_cases.items()}
             self._swap(m, old, new)
         return len(ids) - len(kept)
 
@@ -242,6 +293,14 @@ class Bank:
         for name in os.listdir(parent):
             if name.startswith(base) and name.endswith(TMP_SUFFIX):
                 os.unlink(os.path.join(parent, name))
+
+
+def _decide(m: Manifest, ids: np.ndarray, code: int, label: int, *, by: str, key: str, now: float) -> None:
+    """Record one decision about ``ids`` in ``m`` (committed by the caller's swap)."""
+    _add(m.reviews, key=key, by=by, time=now, status=code, label=label)
+    row = len(m.reviews["key"]) - 1
+    m.review_cases["id"] = np.append(m.review_cases["id"], np.asarray(ids, np.int64))
+    m.review_cases["review"] = np.append(m.review_cases["review"], np.full(len(ids), row, np.uint32))
 
 
 def _add(columns: dict[str, np.ndarray], **row) -> None:

@@ -3,7 +3,8 @@
     hardmine bank --help
 
 Read-only commands (summary, list, show, montage, export, verify) never take
-the writer's lock, so they work while the service appends. A bad argument, a
+the writer's lock, so they work while the service appends; ``review`` and
+``prune`` are writers. A bad argument, a
 missing file, a file that is not a bank or a newer schema prints one
 ``error: ...`` line and exits 2 without writing anything; ``verify`` exits 1
 with its first finding when the bank is damaged.
@@ -11,6 +12,7 @@ with its first finding when the bank is damaged.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 
@@ -20,6 +22,7 @@ from miner.config import HardmineError
 from store.bank import Bank
 from store.layout import disk_bytes
 from store.retention import POLICIES
+from store.review import GROUPS, NAMES, RELABELLED, parse_names
 from store.verify import verify_bank
 from store import render, transfer
 
@@ -57,28 +60,67 @@ def bank() -> None:
 BANK = click.argument("bank_path", metavar="BANK", type=click.Path(dir_okay=False))
 
 
-def case_filters(fn):
-    """--label/--pred/--round/--min-jitter/--max-jitter/--sort/--limit, shared by list, montage, export."""
+class StatusList(click.ParamType):
+    """``--status NAME[,NAME]``: statuses of store/review.py, or a group (all, trainable)."""
+
+    name = "status"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_names(value, "--status")
+        except HardmineError as exc:
+            self.fail(str(exc).removeprefix("--status: "), param, ctx)
+
+
+STATUS_HELP = (f"Only cases of these review statuses, comma-separated: {', '.join(NAMES)}, or "
+               f"{' / '.join(GROUPS)} (trainable = {', '.join(GROUPS['trainable'])})")
+
+
+def case_filters(status_default: str | None = "all"):
+    """--label/--pred/--round/--min-jitter/--max-jitter/--status/--sort/--limit, shared by
+    list, montage, export and review; ``status_default`` is the --status a command starts from
+    (None: no status filter, shown as all, so that review can tell an explicit --status all)."""
     options = [
-        click.option("--label", type=click.IntRange(0, 9), default=None, help="Only this true label [default: all]."),
+        click.option("--label", type=click.IntRange(0, 9), default=None,
+                     help="Only this label (the effective one: a relabelled case's new label, else the true "
+                          "label) [default: all]."),
         click.option("--pred", type=click.IntRange(-1, 9), default=None,
                      help="Only this predicted label, -1 for unknown (imported) [default: all]."),
         click.option("--round", "round_", type=int, default=None, help="Only this round, -1 for imported [default: all]."),
         click.option("--min-jitter", type=float, default=None, help="Only jitter >= this, pixels [default: no bound]."),
         click.option("--max-jitter", type=float, default=None, help="Only jitter <= this, pixels [default: no bound]."),
+        click.option("--status", type=StatusList(), default=status_default, show_default=status_default is not None,
+                     help=STATUS_HELP + ("." if status_default is not None else " [default: all].")),
         click.option("--sort", type=click.Choice(list(render.SORTS)), default="id", show_default=True,
                      help="Order: confidence = most confidently wrong first."),
         click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many cases [default: all]."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
-def _selected(bank_path: str, label, pred, round_, min_jitter, max_jitter, sort, limit):
+def _select(df, label, pred, round_, min_jitter, max_jitter, status, sort, limit):
+    """The rows of a ``Bank.table()`` passing the options of :func:`case_filters`."""
+    return render.select(df, label, pred, round_, min_jitter, max_jitter, status, sort, limit)
+
+
+def _selected(bank_path: str, **filters):
     with Bank.open(bank_path) as b:
         df = b.table()
-    return render.select(df, label, pred, round_, min_jitter, max_jitter, sort, limit)
+    return _select(df, **filters)
+
+
+def _must_exist(bank_path: str) -> None:
+    """Writers create a missing bank; commands that only change one must not."""
+    if not os.path.exists(bank_path):
+        raise HardmineError(f"bank {bank_path} does not exist; check the path")
 
 
 @bank.command()
@@ -96,7 +138,7 @@ def summary(bank_path: str, as_json: bool) -> None:
 
 @bank.command("list")
 @BANK
-@case_filters
+@case_filters()
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="Output format; csv and json carry every field but the pixels.")
 def list_cases(bank_path: str, fmt: str, **filters) -> None:
@@ -129,7 +171,7 @@ def show(bank_path: str, case_id: int, png: str | None) -> None:
 
 @bank.command()
 @BANK
-@case_filters
+@case_filters()
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write (required).")
 @click.option("--cols", type=click.IntRange(1, 32), default=8, show_default=True, help="Images per row.")
 def montage(bank_path: str, out: str, cols: int, **filters) -> None:
@@ -146,11 +188,16 @@ def montage(bank_path: str, out: str, cols: int, **filters) -> None:
 
 @bank.command()
 @BANK
-@case_filters
+@case_filters(status_default="trainable")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="FILE.npz (images, labels, ids, pred, probs, round, jitter) or FILE.csv (Kaggle layout).")
+              help="FILE.npz (images, labels, true, status, ids, pred, probs, round, jitter) or FILE.csv "
+                   "(Kaggle layout).")
 def export(bank_path: str, out: str, **filters) -> None:
-    """Write cases to .npz or to Kaggle-layout .csv (label,pixel0..pixel783)."""
+    """Write cases to .npz or to Kaggle-layout .csv (label,pixel0..pixel783).
+
+    Labels are effective labels (a relabelled case's new label, else the true
+    label). Only trainable cases are written unless --status says otherwise
+    (--status all writes every case; the .npz then carries each case's status)."""
     transfer.check_format(out, "export")
     ids = _selected(bank_path, **filters)["id"].to_numpy()
     n = transfer.export_cases(bank_path, ids, out)
@@ -198,9 +245,67 @@ def verify(bank_path: str) -> None:
               help="newest | hardest (lowest probability of the true class) | balanced (equal per true label).")
 def prune(bank_path: str, keep: int, policy: str) -> None:
     """Cap the bank at --keep cases; rewrites only the shards that lose cases."""
-    if not os.path.exists(bank_path):
-        raise HardmineError(f"bank {bank_path} does not exist; check the path")
+    _must_exist(bank_path)
     with Bank.open(bank_path, "a") as b:
         before = len(b)
         removed = b.prune(keep, policy)
     click.echo(f"pruned {removed} cases (policy {policy}): {before} -> {before - removed} cases")
+
+
+# review flag -> status it sets; --relabel D (status relabelled) takes a digit
+REVIEW_FLAGS = {"accept": "accepted", "reject": "rejected", "quarantine": "ambiguous"}
+SELECTING = ("label", "pred", "round_", "min_jitter", "max_jitter", "limit")  # filters that narrow a selection
+
+
+@bank.command()
+@BANK
+@click.option("--accept", is_flag=True, help="The true label is right: trainable (accepted).")
+@click.option("--reject", is_flag=True, help="Unusable: never trained on (rejected).")
+@click.option("--quarantine", is_flag=True, help="Not trained on until reviewed (ambiguous).")
+@click.option("--relabel", type=click.IntRange(0, 9), default=None, metavar="D",
+              help="The case shows digit D: trainable under label D (relabelled).")
+@click.option("--id", "ids", type=int, multiple=True, metavar="ID",
+              help="A case to review; repeat for several. Not combined with filters.")
+@case_filters(status_default=None)
+@click.option("--key", default=None, help="Idempotency key: a review whose key was applied changes nothing "
+                                          "[default: none].")
+@click.option("--by", default=getpass.getuser(), show_default="your user name", help="Who decides (recorded).")
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
+def review(bank_path: str, accept: bool, reject: bool, quarantine: bool, relabel: int | None, ids: tuple[int, ...],
+           key: str | None, by: str, as_json: bool, **filters) -> None:
+    """Set the review status of cases chosen by --id or by filters, in one atomic commit.
+
+    Exactly one of --accept, --reject, --relabel D, --quarantine. Cases chosen by
+    filters (the same as `bank list`; --status defaults to all) or by --id; a
+    review with neither is refused (use --status all for every case). Cases
+    already in that state are counted, not rewritten."""
+    flags = dict(accept=accept, reject=reject, quarantine=quarantine)
+    if sum(flags.values()) + (relabel is not None) != 1:
+        raise HardmineError("bank review: give exactly one of --accept, --reject, --relabel D, --quarantine")
+    narrowed = any(filters[name] is not None for name in SELECTING) or filters["status"] is not None
+    if ids and narrowed:
+        raise HardmineError("bank review: choose cases by --id or by filters, not both")
+    if not ids and not narrowed:
+        raise HardmineError("bank review: choose cases with --id or a filter (--label, --pred, --round, "
+                            "--min-jitter, --max-jitter, --status, --limit); --status all reviews every case")
+    status = RELABELLED if relabel is not None else next(REVIEW_FLAGS[f] for f, on in flags.items() if on)
+    _must_exist(bank_path)
+    with Bank.open(bank_path, "a") as b:  # choose under the writer's lock: what is counted is what is reviewed
+        df = b.table()
+        chosen = df[df["id"].isin(ids)] if ids else _select(df, **filters)
+        missing = sorted(set(ids) - set(df["id"]))
+        if missing:
+            raise HardmineError(f"bank {bank_path}: no case with id {missing[0]}; list ids with `hardmine bank list`")
+        already = int(((chosen["status"] == status) & ((relabel is None) | (chosen["label"] == relabel))).sum())
+        replayed = key is not None and key in set(b.manifest.reviews["key"])
+        changed = b.review(chosen["id"].to_numpy(), status, relabel, by=by, key=key)
+    result = dict(bank=bank_path, cases=len(chosen), status=status, label=relabel, changed=changed,
+                  already=already, key=key, replayed=replayed)
+    if as_json:
+        click.echo(json.dumps(result))
+    elif replayed:
+        click.echo(f"review key {key} was already applied to {bank_path}; nothing changed")
+    else:
+        what = f"{status} as {relabel}" if relabel is not None else status
+        cases = f"{len(chosen)} case" + ("" if len(chosen) == 1 else "s")
+        click.echo(f"reviewed {cases}: {len(chosen)} {what}" + (f" ({already} already were)" if already else ""))

@@ -4,7 +4,8 @@
 
 A bank named ``bank.h5`` is
   ``bank.h5``          the small main file (HDF5): attributes, the shard list,
-                       the appends table (keys, rounds, model ids, sources, times);
+                       the appends table (keys, rounds, model ids, sources, times),
+                       the review decisions (``store.review``; absent before schema 2);
   ``bank.h5.shards/``  immutable shard files, one or more appends each;
   ``bank.h5.lock``     the writer's lock file (``flock``), never holds data.
 Every file is written under a temporary name, fsynced and ``os.replace``d into
@@ -24,10 +25,16 @@ import h5py
 import numpy as np
 
 from miner.config import HardmineError
+from store.review import REVIEW_CASE_COLUMNS, REVIEW_COLUMNS, Marks
 from store.schema import APPEND_COLUMNS, FORMAT, SCHEMA_VERSION
 
 TMP_SUFFIX = ".tmp"  # files being written; never read, removed by the next writer
 SHARD_COLUMNS = {"name": "str", "rows": "<i8", "min_id": "<i8", "max_id": "<i8"}
+# main-file group -> its columns; Manifest has one attribute per group. Review
+# groups are optional on read: banks written before them have no decisions.
+TABLES = {"shards": SHARD_COLUMNS, "appends": APPEND_COLUMNS, "reviews": REVIEW_COLUMNS,
+          "review_cases": REVIEW_CASE_COLUMNS}
+OPTIONAL_TABLES = ("reviews", "review_cases")
 
 
 def shard_dir(path: str) -> str:
@@ -47,9 +54,11 @@ class Manifest:
     created_by: str  # "hardmine <version> on <host>"
     next_id: int = 0  # first id of the next append; ids are never reused
     next_shard: int = 0  # number of the next shard file
-    schema: int = SCHEMA_VERSION
+    schema: int = 1  # raised on write to what the contents need (needed_schema)
     shards: dict[str, np.ndarray] = field(default_factory=lambda: _empty(SHARD_COLUMNS))
     appends: dict[str, np.ndarray] = field(default_factory=lambda: _empty(APPEND_COLUMNS))
+    reviews: dict[str, np.ndarray] = field(default_factory=lambda: _empty(REVIEW_COLUMNS))
+    review_cases: dict[str, np.ndarray] = field(default_factory=lambda: _empty(REVIEW_CASE_COLUMNS))
 
     @property
     def rows(self) -> int:
@@ -57,6 +66,14 @@ class Manifest:
 
     def shard_path(self, name: str) -> str:
         return os.path.join(shard_dir(self.path), name)
+
+    def marks(self) -> Marks:
+        """Current review status and relabel of every case that has a decision."""
+        return Marks(self.reviews, self.review_cases)
+
+    def needed_schema(self) -> int:
+        """The lowest schema version that reads this manifest right (see store.schema)."""
+        return 2 if len(self.reviews["key"]) else 1
 
 
 def _empty(columns: dict) -> dict[str, np.ndarray]:
@@ -104,8 +121,8 @@ def read_manifest(path: str) -> Manifest:
             next_id=int(attrs["next_id"]),
             next_shard=int(attrs["next_shard"]),
             schema=schema,
-            shards=_read_columns(f["shards"], SHARD_COLUMNS),
-            appends=_read_columns(f["appends"], APPEND_COLUMNS),
+            **{name: _read_columns(f[name], columns) for name, columns in TABLES.items()
+               if name in f or name not in OPTIONAL_TABLES},
         )
 
 
@@ -121,13 +138,15 @@ def _read_columns(group: h5py.Group, columns: dict) -> dict[str, np.ndarray]:
 
 def write_manifest(m: Manifest, sync: bool = True) -> None:
     """Atomically replace the main file with ``m``: the commit point of every change."""
+    m.schema = max(m.schema, m.needed_schema())
 
     def fill(f: h5py.File) -> None:
         f.attrs.update(
             format=FORMAT, schema_version=m.schema, created=m.created, created_by=m.created_by,
             next_id=m.next_id, next_shard=m.next_shard,
         )
-        for group, columns, values in (("shards", SHARD_COLUMNS, m.shards), ("appends", APPEND_COLUMNS, m.appends)):
+        for group, columns in TABLES.items():
+            values = getattr(m, group)
             g = f.create_group(group)
             for name, dtype in columns.items():
                 kind = h5py.string_dtype() if dtype == "str" else dtype

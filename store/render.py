@@ -14,8 +14,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from store.review import NAMES, STATUSES
+
 SHADES = " ░▒▓█"  # 5 levels of ink, dark to light; each pixel is drawn 2 characters wide
-LIST_COLUMNS = ("id", "true", "pred", "p_pred", "p_true", "round", "jitter", "source")
+LIST_COLUMNS = ("id", "true", "pred", "p_pred", "p_true", "round", "jitter", "source", "status", "label")
 SORTS = {  # --sort name -> (columns, ascending): most confidently wrong first for "confidence"
     "confidence": (["p_pred", "id"], [False, True]),
     "round": (["round", "id"], [True, True]),
@@ -43,8 +45,10 @@ def summary(df: pd.DataFrame, info: dict) -> dict:
     """Counts for ``hardmine bank summary``; ``info`` has path/schema/created/created_by/shards/bytes."""
     conf = np.zeros((10, 11), int)  # true x (pred 0..9, unknown)
     np.add.at(conf, (df["true"].to_numpy(int), np.where(df["pred"] < 0, 10, df["pred"]).astype(int)), 1)
+    by_status = {name: int((df["status"] == name).sum()) for name in NAMES}
     return {
-        **info, "cases": len(df), "by_source": _counts(df["source"]),
+        **info, "cases": len(df), "by_source": _counts(df["source"]), "by_status": by_status,
+        "trainable": sum(n for name, n in by_status.items() if STATUSES[name].trainable),
         "by_true": {str(d): int((df["true"] == d).sum()) for d in range(10)},
         "by_pred": {_pred(d): int((df["pred"] == d).sum()) for d in [*range(10), -1] if d >= 0 or (df["pred"] < 0).any()},
         "by_round": _counts(df["round"]),
@@ -64,6 +68,7 @@ def summary_text(s: dict) -> str:
         f"bank {s['path']}: schema {s['schema']}, created {s['created']} by {s['created_by']}",
         f"cases: {s['cases']} ({', '.join(f'{k} {v}' for k, v in s['by_source'].items()) or 'empty'}) "
         f"in {s['shards']} shards, {s['bytes']} bytes on disk",
+        f"by status:     {counts(s['by_status'])} (trainable: {s['trainable']})",
         f"by true label: {counts(s['by_true'])}",
         f"by predicted:  {counts(s['by_pred'])}",
         f"by round:      {counts(s['by_round'])}",
@@ -76,12 +81,15 @@ def summary_text(s: dict) -> str:
 
 
 def select(df: pd.DataFrame, label=None, pred=None, round=None, min_jitter=None, max_jitter=None,
-           sort: str = "id", limit: int | None = None) -> pd.DataFrame:
-    """The rows of ``df`` passing the CLI filters, sorted, at most ``limit``."""
+           status=None, sort: str = "id", limit: int | None = None) -> pd.DataFrame:
+    """The rows of ``df`` passing the CLI filters, sorted, at most ``limit``;
+    ``label`` is the effective label, ``status`` a collection of status names."""
     keep = pd.Series(True, index=df.index)
-    for column, value in (("true", label), ("pred", pred), ("round", round)):
+    for column, value in (("label", label), ("pred", pred), ("round", round)):
         if value is not None:
             keep &= df[column] == value
+    if status is not None:
+        keep &= df["status"].isin(list(status))
     if min_jitter is not None:
         keep &= df["jitter"] >= min_jitter
     if max_jitter is not None:
@@ -92,10 +100,11 @@ def select(df: pd.DataFrame, label=None, pred=None, round=None, min_jitter=None,
 
 
 def listing(df: pd.DataFrame) -> str:
-    head = f"{'id':>8} {'true':>4} {'pred':>4} {'p_pred':>6} {'p_true':>6} {'round':>5} {'jitter':>6} source"
+    head = (f"{'id':>8} {'true':>4} {'pred':>4} {'p_pred':>6} {'p_true':>6} {'round':>5} {'jitter':>6} "
+            f"{'source':<9} {'status':<10} label")
     rows = [
         f"{r.id:>8} {r.true:>4} {_pred(r.pred):>4} {_num(r.p_pred, '.3f'):>6} {_num(r.p_true, '.3f'):>6} "
-        f"{r.round:>5} {_num(r.jitter, '.2f'):>6} {r.source}"
+        f"{r.round:>5} {_num(r.jitter, '.2f'):>6} {r.source:<9} {r.status:<10} {r.label}"
         for r in df.itertuples()
     ]
     return "\n".join([head, *rows])
@@ -112,6 +121,8 @@ def case_text(row, image: np.ndarray) -> str:
     return "\n".join([
         f"case {row.id}: round {row.round}, model {row.model_id}, {row.source}, {_iso(row.time)}, key {row.key}",
         f"true {row.true} -> predicted {_pred(row.pred)} (p={_num(row.p_pred, '.3f')}, p(true)={_num(row.p_true, '.3f')})",
+        f"review: {row.status}, " + (f"trained on as {row.label}" if STATUSES[row.status].trainable
+                                      else "not trained on"),
         f"generator: jitter {_num(row.jitter, '.3f')} brush {_num(row.brush, '.3f')} variant 0x{row.variant:04x} "
         f"seed {row.seed} index {row.index} version {row.version}",
         f"probabilities: {probs}",
@@ -120,7 +131,9 @@ def case_text(row, image: np.ndarray) -> str:
 
 
 def caption(row) -> str:
-    return f"{row.true} -> {_pred(row.pred)} ({_num(row.p_pred, '.2f')})"
+    """"true -> predicted (probability)", and a second line naming a review status other than ok."""
+    status = "" if row.status == "ok" else f"\n{row.status}" + (f" {row.label}" if row.label != row.true else "")
+    return f"{row.true} -> {_pred(row.pred)} ({_num(row.p_pred, '.2f')}){status}"
 
 
 def save_png(image: np.ndarray, path: str, scale: int = 8) -> None:

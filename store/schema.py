@@ -18,7 +18,10 @@ import numpy as np
 
 from miner.config import HardmineError
 
-SCHEMA_VERSION = 1  # bump when a reader of the old version could misread a new bank
+SCHEMA_VERSION = 2  # bump when a reader of the old version could misread a new bank
+# 1: rows and appends. 2: + review decisions (store/review.py); a version-1 reader
+# would train on quarantined cases, so a bank is written as 2 only once it holds
+# a decision, and banks without any stay readable by version-1 hardmine.
 FORMAT = "hardmine-bank"  # `format` attribute of the main file: "is this a bank?"
 SOURCES = ("synthetic", "imported")  # allowed values of `source`
 N_CLASSES = 10

@@ -7,6 +7,10 @@ are in), shuffles the order of its blocks (``block_rows`` rows of one shard),
 and shuffles rows within a bounded buffer. Memory is one buffer of images
 (``buffer_rows`` x 784 bytes) plus one block, never the whole bank;
 ``balance`` costs one extra pass over the label column, not memory. The order is a pure function of the bank, ``seed`` and ``epoch``.
+
+Only trainable cases are streamed (``store.review.TRAINABLE``: quarantined and
+rejected cases never reach training), each under its effective label (the
+relabel of a relabelled case, else its true label).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from miner.config import HardmineError, checked_replace
+from store.review import TRAINABLE_CODES, effective_labels
 from store.schema import N_CLASSES
 from store.shards import Snapshot
 
@@ -31,7 +36,8 @@ class StreamConfig:
             raise HardmineError(f"StreamConfig: block_rows and buffer_rows must be >= 1, got {self}")
 
 
-# filter name -> (shard column it reads, keep(column values, filter value, round of each append))
+# filter name -> (shard column it reads, keep(column values, filter value, round of each append));
+# "true" stands for the effective label
 FILTERS = {
     "rounds": ("append", lambda col, want, round_of: np.isin(round_of[col], want)),
     "labels": ("true", lambda col, want, round_of: np.isin(col, want)),
@@ -42,10 +48,11 @@ FILTERS = {
 def stream_batches(path, batch_size: int, seed: int = 0, epoch: int = 0, rounds=None, labels=None, jitter=None,
                    balance: bool = False, config: StreamConfig | None = None, **overrides
                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (x (b, 28, 28) uint8, y (b,) uint8) over every case passing the filters
-    (``rounds``/``labels``: lists, ``jitter``: (low, high) inclusive) once, shuffled;
-    the last batch may be smaller. ``balance`` resamples so each present true class
-    contributes the same expected count, keeping the pass length."""
+    """Yield (x (b, 28, 28) uint8, y (b,) uint8 effective labels) over every trainable
+    case passing the filters (``rounds``/``labels``: lists, ``labels`` matching the
+    effective label, ``jitter``: (low, high) inclusive) once, shuffled; the last
+    batch may be smaller. ``balance`` resamples so each present class contributes
+    the same expected count, keeping the pass length."""
     cfg = checked_replace(config or StreamConfig(), overrides, "StreamConfig")
     if int(batch_size) < 1:
         raise HardmineError(f"stream_batches: batch_size must be >= 1, got {batch_size}")
@@ -55,12 +62,17 @@ def stream_batches(path, batch_size: int, seed: int = 0, epoch: int = 0, rounds=
     rng = np.random.default_rng([int(seed), int(epoch)])
     with Snapshot(path) as snap:
         round_of = snap.manifest.appends["round"]
+        marks = snap.manifest.marks()
         blocks = snap.blocks(cfg.block_rows)
 
         def passing(s: int, a: int, z: int) -> tuple[np.ndarray, np.ndarray]:
             f = snap.files[s]
             y = f["true"][a:z]
             keep = np.ones(z - a, bool)
+            if marks:  # a bank without decisions skips reading ids
+                codes, relabels = marks.lookup(f["id"][a:z])
+                keep &= TRAINABLE_CODES[codes]
+                y = effective_labels(y, relabels)
             for name, want in wanted.items():
                 column, test = FILTERS[name]
                 keep &= test(y if column == "true" else f[column][a:z], want, round_of)

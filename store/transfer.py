@@ -3,8 +3,9 @@
     hardmine bank export bank.h5 --out cases.csv
     hardmine bank import bank.h5 --from my_errors.npz
 
-Export writes ``images``/``labels`` (+ ids, pred, probs, round, jitter) to .npz,
-or Kaggle's digit-recognizer layout (``label,pixel0..pixel783``) to .csv.
+Export writes ``images``/``labels`` (+ true, status, ids, pred, probs, round,
+jitter) to .npz, or Kaggle's digit-recognizer layout (``label,pixel0..pixel783``)
+to .csv; ``labels``/``label`` is the effective label (``store.review``).
 Import reads the first of these pairs it finds in a .npz: images/labels, x/y,
 x_train/y_train (+ x_test/y_test, as in keras' mnist.npz); images (N,28,28),
 (N,784) or (N,28,28,1), uint8 or numbers in 0..255 (floats with max <= 1 are
@@ -20,18 +21,21 @@ import os
 import numpy as np
 
 from miner.config import HardmineError
+from store.review import NAMES, effective_labels
 from store.shards import Snapshot
 
 # .npz layouts in order of preference; all present (images, labels) pairs of the first match are read
 NPZ_LAYOUTS = ((("images", "labels"),), (("x", "y"),), (("x_train", "y_train"), ("x_test", "y_test")))
 CSV_HEADER = ["label"] + [f"pixel{i}" for i in range(784)]
 FORMATS = (".npz", ".csv")
-# bank column read for each exported array (+ append, turned into round)
-EXPORT_COLUMNS = {"ids": "id", "images": "image", "labels": "true", "pred": "pred", "probs": "probs",
+# bank column read for each exported array (+ append, turned into round; labels and status come from review decisions)
+EXPORT_COLUMNS = {"ids": "id", "images": "image", "true": "true", "pred": "pred", "probs": "probs",
                   "jitter": "jitter", "append": "append"}
+STATUS_DTYPE = f"<U{max(map(len, NAMES))}"  # status names as fixed-width text: no pickle needed to load
 # shape and dtype of each exported .npz array, for an export that selects no case
-NPZ_EMPTY = {"ids": ((), np.int64), "images": ((28, 28), np.uint8), "labels": ((), np.uint8), "pred": ((), np.int8),
-             "probs": ((10,), np.float32), "jitter": ((), np.float32), "round": ((), np.int32)}
+NPZ_EMPTY = {"ids": ((), np.int64), "images": ((28, 28), np.uint8), "labels": ((), np.uint8), "true": ((), np.uint8),
+             "status": ((), STATUS_DTYPE), "pred": ((), np.int8), "probs": ((10,), np.float32),
+             "jitter": ((), np.float32), "round": ((), np.int32)}
 
 
 def check_format(path: str, what: str) -> str:
@@ -45,12 +49,16 @@ def check_format(path: str, what: str) -> str:
 def _selected_blocks(snap: Snapshot, ids: np.ndarray):
     """Columns of the cases ``ids``, one block (<= 4096 cases) at a time, in bank order."""
     round_of = snap.manifest.appends["round"]
+    marks = snap.manifest.marks()
     for s, a, z in snap.blocks(4096):
         f = snap.files[s]
         rows = np.flatnonzero(np.isin(f["id"][a:z], ids))
         if len(rows):
             block = {k: f[col][a:z][rows] for k, col in EXPORT_COLUMNS.items()}
             block["round"] = round_of[block.pop("append").astype(np.int64)]
+            codes, relabels = marks.lookup(block["ids"])
+            block["labels"] = effective_labels(block["true"], relabels)
+            block["status"] = np.asarray(NAMES, STATUS_DTYPE)[codes]
             yield block
 
 

@@ -13,7 +13,8 @@ import h5py
 import numpy as np
 
 from store.layout import read_manifest
-from store.schema import COLUMNS, checksums
+from store.review import NAMES, NO_LABEL, RELABELLED, STATUSES
+from store.schema import COLUMNS, N_CLASSES, checksums
 from store.shards import read_rows
 
 BLOCK_ROWS = 8192  # rows checksummed per read: 7 MB
@@ -44,7 +45,30 @@ def verify_bank(path: str) -> tuple[list[str], int]:
         findings.append("some case ids occur in more than one shard")
     if len(ids) and ids.max() >= m.next_id:
         findings.append(f"case id {ids.max()} is not below next_id {m.next_id}")
+    _check_reviews(m.reviews, m.review_cases, ids, findings)
     return findings, len(ids)
+
+
+def _check_reviews(reviews, review_cases, ids: np.ndarray, findings: list[str]) -> None:
+    """Decisions: known statuses, a label 0..9 exactly on relabels, unique keys,
+    every entry pointing at a decision and at a case of the bank."""
+    keys = [k for k in reviews["key"] if k]
+    if len(set(keys)) != len(keys):
+        findings.append("reviews table repeats a key")
+    status, label = reviews["status"], reviews["label"].astype(np.int64)
+    bad = np.flatnonzero(status >= len(NAMES))
+    if len(bad):
+        findings.append(f"review {bad[0]} has unknown status code {status[bad[0]]} ({len(bad)} such reviews)")
+    relabel = status == STATUSES[RELABELLED].code
+    wrong = np.flatnonzero(np.where(relabel, (label < 0) | (label >= N_CLASSES), label != NO_LABEL))
+    if len(wrong):
+        findings.append(f"review {wrong[0]} has label {label[wrong[0]]}: relabels need 0..9, other statuses none")
+    rows = review_cases["review"]
+    if len(rows) and rows.max() >= len(status):
+        findings.append(f"review_cases point at review {rows.max()} beyond the reviews table")
+    unknown = review_cases["id"][~np.isin(review_cases["id"], ids)]
+    if len(unknown):
+        findings.append(f"reviews name case {unknown[0]}, which is not in the bank ({len(unknown)} such entries)")
 
 
 def _check_shard(f: h5py.File, name: str, rows: int, appends, findings: list[str]) -> np.ndarray | None:

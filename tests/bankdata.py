@@ -24,7 +24,7 @@ def cases(n: int, seed: int) -> dict:
                 pred=((true + 1 + rng.integers(0, 9, n)) % 10).astype(np.int64), probs=probs, params=records)
 
 
-def append(bank, n: int, seed: int, round: int = 1, key: str | None = None):
+def append(bank, n: int, seed: int, round: int = 1, key: str | None = None, status=None):
     c = cases(n, seed)
     return bank.append(c["images"], c["true"], c["pred"], c["probs"], c["params"], round=round,
-                       model_id=f"model-{round}", source="synthetic", key=key or f"k{seed}")
+                       model_id=f"model-{round}", source="synthetic", key=key or f"k{seed}", status=status)

@@ -18,18 +18,19 @@ keras = pytest.importorskip("keras")
 from flows.cli import cli  # noqa: E402
 from model.cnn import PRESETS, build_model  # noqa: E402
 from model.evaluate import predict_proba  # noqa: E402
-from model.pipeline import train_dataset  # noqa: E402
+from model.pipeline import bank_size, train_dataset  # noqa: E402
 from store import Bank  # noqa: E402
 
 
-def make_bank(path, n: int, marker: int, labels, key: str) -> None:
+def make_bank(path, n: int, marker: int, labels, key: str, status=None) -> None:
     """``n`` cases whose pixel (0, 0) is ``marker``, so a batch row tells where it came from."""
     images = np.zeros((n, 28, 28), np.uint8)
     images[:, 0, 0] = marker
     true = np.resize(np.asarray(labels, np.uint8), n)
     probs = np.full((n, 10), 0.1, np.float32)
     with Bank.open(path, "a", fsync=False) as bank:
-        bank.append(images, true, (true + 1) % 10, probs, round=0, model_id="test", source="imported", key=key)
+        bank.append(images, true, (true + 1) % 10, probs, round=0, model_id="test", source="imported", key=key,
+                    status=status)
 
 
 def conv_bn(c_in: int, c_out: int, k: int) -> int:
@@ -86,6 +87,19 @@ def test_missing_bank_means_mnist_only_and_balance_evens_classes(tmp_path):
                             train_dataset(x, y, bank, batch_size=32, mix=0.5, balance=True).take(25)])
     share_of_twos = float(np.mean(drawn == 2))  # 400 draws: sd of a fair share is 0.025
     assert 0.4 < share_of_twos < 0.6
+
+
+def test_only_trainable_cases_decide_and_reach_mixing(tmp_path):
+    x, y = np.zeros((100, 28, 28), np.uint8), np.zeros(100, np.uint8)
+    bank = tmp_path / "quarantined.h5"
+    make_bank(bank, 30, marker=1, labels=[4], key="q", status=["ambiguous"] * 30)
+    assert bank_size(bank) == 0  # 30 cases, none trainable: MNIST-only batches
+    _, yb = next(iter(train_dataset(x, y, bank, batch_size=32, mix=0.5)))
+    assert yb.numpy().tolist() == [0] * 32
+    make_bank(bank, 30, marker=2, labels=[7], key="ok")
+    assert bank_size(bank) == 30
+    xs = np.concatenate([xb.numpy()[:, 0, 0, 0] for xb, _ in train_dataset(x, y, bank, batch_size=32, mix=0.5).take(8)])
+    assert (xs == 2).sum() == 8 * 16 and (xs == 1).sum() == 0  # half of each batch, none quarantined
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # saved before any training step

@@ -262,7 +262,7 @@ def test_missing_file_not_a_bank_and_newer_schema_are_refused(path, tmp_path):
     m = read_manifest(path)
     m.schema = 99
     write_manifest(m)
-    with pytest.raises(HardmineError, match="schema version 99 but this hardmine reads up to 1; upgrade"):
+    with pytest.raises(HardmineError, match="schema version 99 but this hardmine reads up to 2; upgrade"):
         Bank.open(path)
     assert not os.path.exists(str(other) + ".lock")
 

@@ -59,6 +59,7 @@ def test_summary(bank):
     assert r.exit_code == 0, r.output
     assert r.output == f"""bank {bank}: schema 1, created {m.created} by {m.created_by}
 cases: 6 (imported 2, synthetic 4) in 3 shards, {disk_bytes(m)} bytes on disk
+by status:     ok:6 ambiguous:0 accepted:0 rejected:0 relabelled:0 (trainable: 6)
 by true label: 0:0 1:1 2:0 3:2 4:0 5:1 6:0 7:1 8:1 9:0
 by predicted:  0:0 1:0 2:0 3:1 4:0 5:1 6:1 7:0 8:1 9:0 ?:2
 by round:      -1:2 1:3 2:1
@@ -83,13 +84,13 @@ confusion (rows: true, columns: predicted, ?: unknown):
 
 def test_list_table_filters_and_sort(bank):
     r = run("list", bank)
-    assert r.exit_code == 0 and r.output == """      id true pred p_pred p_true round jitter source
-       0    3    8  0.900  0.050     1   0.50 synthetic
-       1    5    6  0.700  0.200     1   1.50 synthetic
-       2    8    3  0.500  0.100     1   2.50 synthetic
-       3    3    5  0.600  0.300     2   0.50 synthetic
-       4    1    ?      -      -    -1      - imported
-       5    7    ?      -      -    -1      - imported
+    assert r.exit_code == 0 and r.output == """      id true pred p_pred p_true round jitter source    status     label
+       0    3    8  0.900  0.050     1   0.50 synthetic ok         3
+       1    5    6  0.700  0.200     1   1.50 synthetic ok         5
+       2    8    3  0.500  0.100     1   2.50 synthetic ok         8
+       3    3    5  0.600  0.300     2   0.50 synthetic ok         3
+       4    1    ?      -      -    -1      - imported  ok         1
+       5    7    ?      -      -    -1      - imported  ok         7
 """
     r = run("list", bank, "--sort", "confidence", "--limit", "3")
     assert [line.split()[0] for line in r.output.splitlines()[1:]] == ["0", "1", "3"]
@@ -100,8 +101,8 @@ def test_list_table_filters_and_sort(bank):
 
 def test_list_csv_and_json_carry_every_field(bank):
     lines = run("list", bank, "--format", "csv", "--label", "5").output.splitlines()
-    assert lines[0].startswith("id,true,pred,p_true,p_pred,round,model_id,source,time,key,jitter,brush,variant,")
-    assert lines[1].startswith("1,5,6,0.2,0.7,1,round-1,synthetic,") and len(lines) == 2
+    assert lines[0].startswith("id,true,pred,status,label,p_true,p_pred,round,model_id,source,time,key,jitter,brush,")
+    assert lines[1].startswith("1,5,6,ok,5,0.2,0.7,1,round-1,synthetic,") and len(lines) == 2
     rows = json.loads(run("list", bank, "--format", "json", "--round", "-1").output)
     assert [(row["id"], row["true"], row["pred"], row["source"]) for row in rows] == [
         (4, 1, -1, "imported"), (5, 7, -1, "imported")]
@@ -117,6 +118,7 @@ def test_show_draws_the_digit(bank, tmp_path):
     probs = " ".join(f"{c}:{v}" for c, v in enumerate(["0.01"] * 5 + ["0.20", "0.70"] + ["0.01"] * 3))
     assert r.exit_code == 0 and r.output == f"""case 1: round 1, model round-1, synthetic, {t}, key round-1
 true 5 -> predicted 6 (p=0.700, p(true)=0.200)
+review: ok, trained on as 5
 generator: jitter 1.500 brush 2.000 variant 0x0005 seed 7 index 1 version 1
 probabilities: {probs}
 {art}
@@ -260,12 +262,12 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(bank, tmp_path):
 
 def test_newer_schema_is_refused_by_every_command(bank):
     m = read_manifest(bank)
-    m.schema = 2
+    m.schema = 3
     write_manifest(m)
     for args in (["summary", bank], ["list", bank], ["verify", bank], ["prune", bank, "--keep", "1"]):
         r = run(*args)
         assert r.exit_code == 2 and r.output == (
-            f"error: bank {bank} has schema version 2 but this hardmine reads up to 1; upgrade hardmine\n")
+            f"error: bank {bank} has schema version 3 but this hardmine reads up to 2; upgrade hardmine\n")
 
 
 def test_export_of_an_empty_selection_writes_empty_arrays(bank, tmp_path):
