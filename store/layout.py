@@ -17,6 +17,7 @@ list yet does not exist for readers, and the next writer deletes it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -37,8 +38,19 @@ TABLES = {"shards": SHARD_COLUMNS, "appends": APPEND_COLUMNS, "reviews": REVIEW_
 OPTIONAL_TABLES = ("reviews", "review_cases")
 
 
+SHARD_NAME = re.compile(r"\d{6,}\.h5")  # what write_shard names a shard: a plain file name in the shards folder
+
+
 def shard_dir(path: str) -> str:
     return path + ".shards"
+
+
+def shard_name(number: int) -> str:
+    return f"{number:06d}.h5"
+
+
+def is_shard_name(name: str) -> bool:
+    return SHARD_NAME.fullmatch(name) is not None
 
 
 def lock_path(path: str) -> str:
@@ -65,6 +77,9 @@ class Manifest:
         return int(self.shards["rows"].sum())
 
     def shard_path(self, name: str) -> str:
+        """Path of shard ``name``; never outside the shards folder (names are checked on read)."""
+        if not is_shard_name(name):
+            raise HardmineError(_bad_name(self.path, name))
         return os.path.join(shard_dir(self.path), name)
 
     def marks(self) -> Marks:
@@ -74,6 +89,11 @@ class Manifest:
     def needed_schema(self) -> int:
         """The lowest schema version that reads this manifest right (see store.schema)."""
         return 2 if len(self.reviews["key"]) else 1
+
+
+def _bad_name(path: str, name: str) -> str:
+    return (f"bank {path}: the main file lists shard {name!r}, which is not a shard file name (NNNNNN.h5 in "
+            f"{shard_dir(path)}); the main file is damaged or was altered; nothing was opened or deleted")
 
 
 def _empty(columns: dict) -> dict[str, np.ndarray]:
@@ -114,7 +134,7 @@ def read_manifest(path: str) -> Manifest:
             raise HardmineError(
                 f"bank {path} has schema version {schema} but this hardmine reads up to {SCHEMA_VERSION}; upgrade hardmine"
             )
-        return Manifest(
+        m = Manifest(
             path=path,
             created=str(attrs["created"]),
             created_by=str(attrs["created_by"]),
@@ -124,6 +144,10 @@ def read_manifest(path: str) -> Manifest:
             **{name: _read_columns(f[name], columns) for name, columns in TABLES.items()
                if name in f or name not in OPTIONAL_TABLES},
         )
+    bad = [n for n in m.shards["name"] if not is_shard_name(n)]
+    if bad:
+        raise HardmineError(_bad_name(path, bad[0]))
+    return m
 
 
 def _read_columns(group: h5py.Group, columns: dict) -> dict[str, np.ndarray]:

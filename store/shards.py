@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from miner.config import HardmineError
-from store.layout import Manifest, read_manifest, shard_dir, write_atomically
+from store.layout import Manifest, read_manifest, shard_dir, shard_name, write_atomically
 from store.schema import COLUMNS
 
 OPEN_RETRIES = 5  # times a reader re-reads the main file if a shard vanished under it
@@ -29,7 +29,7 @@ def write_shard(m: Manifest, parts: Iterable[dict[str, np.ndarray]], rows: int, 
     """Write the concatenation of ``parts`` (``rows`` rows in all) as a new shard
     of ``m``; returns its file name. ``parts`` is consumed one at a time, so
     merging shards holds one part in memory, not the result."""
-    name = f"{m.next_shard:06d}.h5"
+    name = shard_name(m.next_shard)
     m.next_shard += 1
     os.makedirs(shard_dir(m.path), exist_ok=True)
     # Uncompressed shards are contiguous: written once, read by slices, no chunk

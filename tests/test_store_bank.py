@@ -136,7 +136,7 @@ def _stale_first_read(monkeypatch):
         if len(calls) > 1:
             return m
         gone = m.shards["name"].copy()
-        gone[0] = "compacted-away.h5"
+        gone[0] = "999999.h5"  # a shard compacted away since
         return dataclasses.replace(m, shards={**m.shards, "name": gone})
 
     def open_file(name, *args, **kwargs):

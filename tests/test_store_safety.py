@@ -1,0 +1,51 @@
+"""A bank's files stay its own: crafted shard names, exports onto the bank,
+a lost main file (``hardmine bank recover``), damaged rows seen by readers."""
+
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bankdata import append
+from flows.cli import cli
+from miner.config import HardmineError
+from store import Bank, stream_batches
+from store.layout import read_manifest, write_manifest
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["bank", *map(str, args)])
+
+
+def _files(folder):
+    return sorted((os.path.relpath(os.path.join(r, p), folder), os.path.getsize(os.path.join(r, p)))
+                  for r, _, fs in os.walk(folder) for p in fs)
+
+
+@pytest.fixture
+def bank(tmp_path):
+    path = str(tmp_path / "bank.h5")
+    with Bank.open(path, "a") as b:
+        append(b, 12, seed=1, round=1)
+        append(b, 8, seed=2, round=2)
+    return path
+
+
+def test_shard_names_from_the_main_file_stay_in_the_shards_folder(bank, tmp_path):
+    victim = tmp_path / "victim.h5"
+    victim.write_bytes(b"precious")
+    m = read_manifest(bank)
+    m.shards["name"][0] = "../victim.h5"
+    write_manifest(m)
+    before = _files(tmp_path)
+    message = (f"error: bank {bank}: the main file lists shard '../victim.h5', which is not a shard file name")
+    for args in (["summary", bank], ["list", bank], ["show", bank, 0], ["verify", bank], ["prune", bank, "--keep", 1],
+                 ["export", bank, "--out", tmp_path / "e.npz"], ["review", bank, "--reject", "--id", 0]):
+        r = run(*args)
+        assert r.exit_code == 2 and r.output.count("\n") == 1, (args, r.output)
+        assert r.output.startswith(message), (args, r.output)
+    for call in (lambda: Bank.open(bank, "a"), lambda: next(stream_batches(bank, 4))):
+        with pytest.raises(HardmineError, match="is not a shard file name"):
+            call()
+    assert victim.read_bytes() == b"precious" and _files(tmp_path) == before
