@@ -198,7 +198,7 @@ def export(bank_path: str, out: str, **filters) -> None:
     Labels are effective labels (a relabelled case's new label, else the true
     label). Only trainable cases are written unless --status says otherwise
     (--status all writes every case; the .npz then carries each case's status)."""
-    transfer.check_format(out, "export")
+    transfer.check_out(bank_path, out)  # before reading anything: the bank's own files are never a target
     ids = _selected(bank_path, **filters)["id"].to_numpy()
     n = transfer.export_cases(bank_path, ids, out)
     click.echo(f"exported {n} cases to {out}")

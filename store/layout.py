@@ -57,6 +57,20 @@ def lock_path(path: str) -> str:
     return path + ".lock"
 
 
+def bank_part(path: str, other: str) -> str | None:
+    """Which of the bank's own files ``other`` is ("main file", "shards folder",
+    "lock file"), after resolving links; None if it is none of them."""
+    real = os.path.realpath(other)
+    if real == os.path.realpath(path):
+        return "main file"
+    if real == os.path.realpath(lock_path(path)):
+        return "lock file"
+    shards = os.path.realpath(shard_dir(path))
+    if real == shards or real.startswith(shards + os.sep):
+        return "shards folder"
+    return None
+
+
 @dataclass
 class Manifest:
     """The contents of the main file: everything but the rows."""

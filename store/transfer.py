@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from miner.config import HardmineError
+from store.layout import bank_part
 from store.review import NAMES, effective_labels
 from store.shards import Snapshot
 
@@ -28,6 +29,7 @@ from store.shards import Snapshot
 NPZ_LAYOUTS = ((("images", "labels"),), (("x", "y"),), (("x_train", "y_train"), ("x_test", "y_test")))
 CSV_HEADER = ["label"] + [f"pixel{i}" for i in range(784)]
 FORMATS = (".npz", ".csv")
+TMP_SUFFIX = ".part"  # an export is written here, then renamed onto --out
 # bank column read for each exported array (+ append, turned into round; labels and status come from review decisions)
 EXPORT_COLUMNS = {"ids": "id", "images": "image", "true": "true", "pred": "pred", "probs": "probs",
                   "jitter": "jitter", "append": "append"}
@@ -43,6 +45,18 @@ def check_format(path: str, what: str) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise HardmineError(f"{what} {path}: unknown format {ext or '(none)'}; use a .npz or .csv file")
+    return ext
+
+
+def check_out(bank_path: str, out: str) -> str:
+    """The format of export target ``out``; HardmineError if it is not .npz/.csv or
+    if writing it (or its temp file) would overwrite one of the bank's own files."""
+    ext = check_format(out, "export")
+    for target in (out, out + TMP_SUFFIX):
+        part = bank_part(bank_path, target)
+        if part:
+            raise HardmineError(f"export: --out {out} would overwrite the {part} of bank {bank_path}; "
+                                "choose a path outside the bank's files")
     return ext
 
 
@@ -81,9 +95,9 @@ WRITERS = {".csv": _write_csv, ".npz": _write_npz}
 
 def export_cases(bank_path: str, ids: np.ndarray, out: str) -> int:
     """Write the cases ``ids`` to ``out`` (.npz or Kaggle .csv) atomically; returns how many."""
-    ext = check_format(out, "export")
+    ext = check_out(bank_path, out)
     ids = np.asarray(ids, np.int64)
-    tmp = out + ".part"
+    tmp = out + TMP_SUFFIX
     try:
         with Snapshot(bank_path) as snap, open(tmp, "wb") as fh:
             WRITERS[ext](fh, _selected_blocks(snap, ids))

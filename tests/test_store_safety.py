@@ -49,3 +49,26 @@ def test_shard_names_from_the_main_file_stay_in_the_shards_folder(bank, tmp_path
         with pytest.raises(HardmineError, match="is not a shard file name"):
             call()
     assert victim.read_bytes() == b"precious" and _files(tmp_path) == before
+
+
+def test_export_onto_the_banks_own_files_is_refused_and_writes_nothing(tmp_path):
+    path = str(tmp_path / "bank.npz")  # a bank may carry any name, even an export format's
+    with Bank.open(path, "a") as b:
+        append(b, 5, seed=1)
+    name = read_manifest(path).shards["name"][0]
+    os.symlink(path, tmp_path / "link.npz")
+    os.symlink(path + ".lock", tmp_path / "lock.csv")
+    before = {p: open(os.path.join(tmp_path, p), "rb").read() for p, _ in _files(tmp_path)}
+    for out, part in [(path, "main file"), (tmp_path / "link.npz", "main file"), (tmp_path / "lock.csv", "lock file"),
+                      (f"{path}.shards/{name[:-3]}.csv", "shards folder"), (f"{path}.shards/new.npz", "shards folder")]:
+        r = run("export", path, "--out", out)
+        assert r.exit_code == 2 and r.output == (
+            f"error: export: --out {out} would overwrite the {part} of bank {path}; "
+            "choose a path outside the bank's files\n"), r.output
+    part = tmp_path / "c.npz.part"  # the temp file of an export to c.npz would overwrite bank c.npz.part
+    with Bank.open(str(part), "a") as b:
+        append(b, 2, seed=4)
+    r = run("export", part, "--out", tmp_path / "c.npz")
+    assert r.exit_code == 2 and "would overwrite the main file of bank" in r.output
+    assert not os.path.exists(tmp_path / "c.npz")
+    assert {p: open(os.path.join(tmp_path, p), "rb").read() for p in before} == before
