@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from miner.config import HardmineError, checked_replace
-from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir,
+from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir, shard_files,
                           write_manifest)
 from store.retention import POLICIES, keep_ids
 from store.review import RELABELLED, STATUSES, check_label, codes_of, status_code
@@ -75,26 +75,17 @@ class Bank:
         return bank
 
     def _open_writer(self) -> None:
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise HardmineError(f"bank {self.path}: directory {parent} does not exist; create it first")
         if os.path.exists(self.path):
             read_manifest(self.path)  # refuse a non-bank before creating the lock file next to it
-        fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise HardmineError(
-                f"bank {self.path} is being written by another process (lock {lock_path(self.path)} is held); "
-                "wait for it to finish"
-            ) from None
-        self._lock_fd = fd
+        else:
+            refuse_new_over_shards(self.path)
+        self._lock_fd = writer_lock(self.path)
         try:
             if os.path.exists(self.path):  # again: another writer may have created it while we waited
                 self._manifest = read_manifest(self.path)
                 self._remove_orphans()
             else:
+                refuse_new_over_shards(self.path)
                 self._manifest = new_manifest(self.path)
                 write_manifest(self._manifest, self.config.fsync)
         except BaseException:
@@ -293,6 +284,33 @@ class Bank:
         for name in os.listdir(parent):
             if name.startswith(base) and name.endswith(TMP_SUFFIX):
                 os.unlink(os.path.join(parent, name))
+
+
+def writer_lock(path: str) -> int:
+    """Take the one writer's ``flock`` on ``<bank>.lock``; returns the descriptor (closing it releases)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise HardmineError(f"bank {path}: directory {parent} does not exist; create it first")
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise HardmineError(
+            f"bank {path} is being written by another process (lock {lock_path(path)} is held); wait for it to finish"
+        ) from None
+    return fd
+
+
+def refuse_new_over_shards(path: str) -> None:
+    """A missing main file next to a shards folder that holds shards is a lost bank,
+    not a new one: creating one would delete every shard as an orphan."""
+    found = shard_files(path)
+    if found:
+        raise HardmineError(
+            f"bank {path} does not exist but {shard_dir(path)} holds {len(found)} shard files (was the main file "
+            f"deleted?); rebuild it with `hardmine bank recover {path}`, or move {shard_dir(path)} away for a new bank"
+        )
 
 
 def _decide(m: Manifest, ids: np.ndarray, code: int, label: int, *, by: str, key: str, now: float) -> None:

@@ -117,6 +117,10 @@ def _selected(bank_path: str, **filters):
     return _select(df, **filters)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _must_exist(bank_path: str) -> None:
     """Writers create a missing bank; commands that only change one must not."""
     if not os.path.exists(bank_path):
@@ -307,5 +311,24 @@ def review(bank_path: str, accept: bool, reject: bool, quarantine: bool, relabel
         click.echo(f"review key {key} was already applied to {bank_path}; nothing changed")
     else:
         what = f"{status} as {relabel}" if relabel is not None else status
-        cases = f"{len(chosen)} case" + ("" if len(chosen) == 1 else "s")
-        click.echo(f"reviewed {cases}: {len(chosen)} {what}" + (f" ({already} already were)" if already else ""))
+        click.echo(f"reviewed {_count(len(chosen), 'case')}: {len(chosen)} {what}" + (f" ({already} already were)" if already else ""))
+
+
+@bank.command()
+@BANK
+@click.option("--status", "status", type=click.Choice([n for n in NAMES if n != RELABELLED]), default="ok",
+              show_default=True,
+              help="Review status every recovered case gets (decisions live in the lost main file): "
+                   "ambiguous quarantines the bank until it is reviewed again.")
+def recover(bank_path: str, status: str) -> None:
+    """Rebuild a deleted main file from BANK.shards/ (see docs/store.md: what is recovered, what is lost)."""
+    from store.recover import KEY_PREFIX, LOST, recover_bank
+
+    r = recover_bank(bank_path, status)
+    click.echo(f"recovered {_count(r['cases'], 'case')} from {_count(r['shards'], 'shard')} into {bank_path}"
+               + (f" ({_count(r['superseded'], 'superseded shard')} left out)" if r["superseded"] else ""))
+    click.echo(f"lost with the main file: append keys (now {KEY_PREFIX}N), rounds (now {LOST['round']}), model ids "
+               f"(now {LOST['model_id']}), review decisions (every case is now {status})")
+    if r["findings"]:
+        click.echo(f"verify {bank_path}: {r['findings'][0]}")
+        raise click.exceptions.Exit(1)

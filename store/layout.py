@@ -53,6 +53,12 @@ def is_shard_name(name: str) -> bool:
     return SHARD_NAME.fullmatch(name) is not None
 
 
+def shard_files(path: str) -> list[str]:
+    """Sorted names of the shard files in the bank's shards folder (listed by the main file or not)."""
+    folder = shard_dir(path)
+    return sorted(n for n in os.listdir(folder) if is_shard_name(n)) if os.path.isdir(folder) else []
+
+
 def lock_path(path: str) -> str:
     return path + ".lock"
 
@@ -134,6 +140,9 @@ def check_bank(path: str) -> Manifest:
 def read_manifest(path: str) -> Manifest:
     path = os.fspath(path)
     if not os.path.exists(path):
+        if shard_files(path):
+            raise HardmineError(f"bank {path} does not exist but {shard_dir(path)} holds shards (was the main file "
+                                f"deleted?); rebuild it with `hardmine bank recover {path}`")
         raise HardmineError(f"bank {path} does not exist; check the path (a writer such as `hardmine bank import` creates it)")
     try:
         f = h5py.File(path, "r", locking=False)

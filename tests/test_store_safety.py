@@ -72,3 +72,53 @@ def test_export_onto_the_banks_own_files_is_refused_and_writes_nothing(tmp_path)
     assert r.exit_code == 2 and "would overwrite the main file of bank" in r.output
     assert not os.path.exists(tmp_path / "c.npz")
     assert {p: open(os.path.join(tmp_path, p), "rb").read() for p in before} == before
+
+
+def test_a_lost_main_file_is_refused_by_writers_and_recovered_from_the_shards(tmp_path):
+    import shutil
+
+    path = str(tmp_path / "bank.h5")
+    with Bank.open(path, "a", compact_at=2, compact_below=64) as b:
+        append(b, 12, seed=1, round=1, status=["ambiguous"] + ["ok"] * 11)
+        old = tmp_path / "000000.h5"
+        shutil.copy(path + ".shards/000000.h5", old)  # as a compaction killed before its clean-up leaves it
+        append(b, 8, seed=2, round=2)  # compacts 000000 + 000001 into 000002
+        append(b, 5, seed=3, round=3)  # compacts again: 000004 holds all 25 cases
+        before = b.table()
+        images = b.images(before["id"])
+    os.unlink(path)
+    shutil.copy(old, path + ".shards/000000.h5")
+    shards = _files(path + ".shards")
+    good = tmp_path / "good.npz"
+    np.savez(good, images=np.zeros((2, 28, 28), np.uint8), labels=np.array([1, 2]))
+    r = run("import", path, "--from", good)
+    assert r.exit_code == 2 and r.output == (
+        f"error: bank {path} does not exist but {path}.shards holds 2 shard files (was the main file deleted?); "
+        f"rebuild it with `hardmine bank recover {path}`, or move {path}.shards away for a new bank\n")
+    assert run("summary", path).output == (f"error: bank {path} does not exist but {path}.shards holds shards (was "
+                                           f"the main file deleted?); rebuild it with `hardmine bank recover {path}`\n")
+    assert not os.path.exists(path) and _files(path + ".shards") == shards
+
+    r = run("recover", path, "--status", "ambiguous")
+    assert r.exit_code == 0 and r.output == (
+        f"recovered 25 cases from 1 shard into {path} (1 superseded shard left out)\n"
+        "lost with the main file: append keys (now recovered-N), rounds (now -1), model ids (now unknown), "
+        "review decisions (every case is now ambiguous)\n")
+    assert run("verify", path).output == "ok: 25 cases, structure and checksums intact\n"
+    with Bank.open(path) as b:
+        after = b.table()
+        np.testing.assert_array_equal(b.images(after["id"]), images)
+        assert b.status_counts()["ambiguous"] == 25
+    same = ["id", "true", "pred", "p_true", "jitter", "seed", "index", "source"]
+    assert after[same].equals(before[same])
+    assert list(after["key"].unique()) == ["recovered-0", "recovered-1", "recovered-2"]
+    assert set(after["round"]) == {-1} and set(after["model_id"]) == {"unknown"}
+    with Bank.open(path, "a") as b:  # a writer works on the recovered bank and drops the superseded shard
+        append(b, 3, seed=4, key="after")
+        assert len(b) == 28 and b.manifest.next_id == 28
+    assert "000000.h5" not in os.listdir(path + ".shards")
+
+    for args, message in [(["recover", path], "exists; recover only rebuilds a missing main file"),
+                          (["recover", tmp_path / "none.h5"], "holds no shard files; nothing to recover")]:
+        r = run(*args)
+        assert r.exit_code == 2 and r.output.count("\n") == 1 and message in r.output, r.output
