@@ -25,7 +25,7 @@ from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_ma
 from store.retention import POLICIES, keep_ids
 from store.review import RELABELLED, STATUSES, check_label, codes_of, status_code
 from store.schema import SOURCES, build_rows
-from store.shards import Snapshot, merged_parts, write_shard
+from store.shards import Snapshot, check_rows, merged_parts, write_shard
 
 COMPRESSIONS = {"none": None, "lzf": "lzf", "gzip": "gzip"}
 
@@ -127,8 +127,11 @@ class Bank:
         return build_table(self.snapshot)
 
     def images(self, ids) -> np.ndarray:
-        """(n, 28, 28) uint8 images of the cases ``ids``, in that order."""
-        return self.snapshot.rows_by_id(ids, ["image"])["image"]
+        """(n, 28, 28) uint8 images of the cases ``ids``, in that order; HardmineError
+        if one of them fails its checksum."""
+        rows = self.snapshot.rows_by_id(ids)  # every column: the checksum covers the whole row
+        check_rows(self.path, rows)
+        return rows["image"]
 
     def status_counts(self) -> dict[str, int]:
         """Cases per review status, every status present (``store.review.STATUSES`` order)."""

@@ -113,7 +113,8 @@ class Manifest:
 
 def _bad_name(path: str, name: str) -> str:
     return (f"bank {path}: the main file lists shard {name!r}, which is not a shard file name (NNNNNN.h5 in "
-            f"{shard_dir(path)}); the main file is damaged or was altered; nothing was opened or deleted")
+            f"{shard_dir(path)}); the main file is damaged or was altered, nothing was opened or deleted; move it aside "
+            f"and rebuild it from the shards with `hardmine bank recover {path}`")
 
 
 def _empty(columns: dict) -> dict[str, np.ndarray]:

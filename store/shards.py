@@ -19,7 +19,7 @@ import numpy as np
 
 from miner.config import HardmineError
 from store.layout import Manifest, read_manifest, shard_dir, shard_name, write_atomically
-from store.schema import COLUMNS
+from store.schema import COLUMNS, checksums
 
 OPEN_RETRIES = 5  # times a reader re-reads the main file if a shard vanished under it
 
@@ -69,6 +69,18 @@ def read_rows(f: h5py.File, start: int = 0, stop: int | None = None, names=None,
     if hi - lo <= 4 * len(where) + 1024:  # a dense run: one slice read beats HDF5 point selection
         return {n: f[n][lo:hi][where - lo] for n in names}
     return {n: f[n][where] for n in names}
+
+
+def check_rows(path: str, cols: dict[str, np.ndarray]) -> None:
+    """HardmineError naming the first row of ``cols`` (every column) whose checksum fails:
+    readers that hand out pixels or labels refuse damaged cases instead of returning them."""
+    bad = np.flatnonzero(checksums(cols) != cols["crc"])
+    if len(bad):
+        case = int(cols["id"][bad[0]])
+        raise HardmineError(
+            f"bank {path}: case {case} fails its checksum (damaged on disk); keep it out of training and exports "
+            f"with `hardmine bank review {path} --reject --id {case}`, see `hardmine bank verify {path}`"
+        )
 
 
 def merged_parts(files: list[h5py.File], keep: np.ndarray | None, step: int):

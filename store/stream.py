@@ -8,7 +8,9 @@ and shuffles rows within a bounded buffer. Memory is one buffer of images
 (``buffer_rows`` x 784 bytes) plus one block, never the whole bank;
 ``balance`` costs one extra pass over the label column, not memory. The order is a pure function of the bank, ``seed`` and ``epoch``.
 
-Only trainable cases are streamed (``store.review.TRAINABLE``: quarantined and
+Every streamed case passes its checksum (``store.schema.checksums``): a damaged
+one stops the stream with one HardmineError line naming it (reject it to train
+without it). Only trainable cases are streamed (``store.review.TRAINABLE``: quarantined and
 rejected cases never reach training), each under its effective label (the
 relabel of a relabelled case, else its true label).
 """
@@ -23,7 +25,7 @@ import numpy as np
 from miner.config import HardmineError, checked_replace
 from store.review import TRAINABLE_CODES, effective_labels
 from store.schema import N_CLASSES
-from store.shards import Snapshot
+from store.shards import Snapshot, check_rows, read_rows
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ def _shuffled(blocks, passing, snap, repeat, rng, batch_size, cfg):
             rows = np.repeat(rows, np.floor(r).astype(np.int64) + (rng.random(len(rows)) < r % 1))
         if not len(rows):
             continue
+        # every case handed to training passes its checksum; costs a second read of the
+        # block's rows (from the page cache) and ~1 us per row of crc32
+        check_rows(snap.manifest.path, read_rows(snap.files[s], where=np.unique(rows) + a))
         buf.add(snap.files[s]["image"], a, z, rows, y)
         if buf.size >= cfg.buffer_rows:
             yield from buf.drain(cfg.buffer_rows // 2, batch_size, rng)

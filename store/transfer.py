@@ -23,7 +23,7 @@ import numpy as np
 from miner.config import HardmineError
 from store.layout import bank_part
 from store.review import NAMES, effective_labels
-from store.shards import Snapshot
+from store.shards import Snapshot, check_rows, read_rows
 
 # .npz layouts in order of preference; all present (images, labels) pairs of the first match are read
 NPZ_LAYOUTS = ((("images", "labels"),), (("x", "y"),), (("x_train", "y_train"), ("x_test", "y_test")))
@@ -68,7 +68,9 @@ def _selected_blocks(snap: Snapshot, ids: np.ndarray):
         f = snap.files[s]
         rows = np.flatnonzero(np.isin(f["id"][a:z], ids))
         if len(rows):
-            block = {k: f[col][a:z][rows] for k, col in EXPORT_COLUMNS.items()}
+            cols = read_rows(f, where=rows + a)
+            check_rows(snap.manifest.path, cols)  # a damaged case is refused, never exported
+            block = {k: cols[col] for k, col in EXPORT_COLUMNS.items()}
             block["round"] = round_of[block.pop("append").astype(np.int64)]
             codes, relabels = marks.lookup(block["ids"])
             block["labels"] = effective_labels(block["true"], relabels)

@@ -122,3 +122,36 @@ def test_a_lost_main_file_is_refused_by_writers_and_recovered_from_the_shards(tm
                           (["recover", tmp_path / "none.h5"], "holds no shard files; nothing to recover")]:
         r = run(*args)
         assert r.exit_code == 2 and r.output.count("\n") == 1 and message in r.output, r.output
+
+
+def test_readers_refuse_damaged_cases_until_they_are_rejected(bank, tmp_path):
+    import h5py
+
+    name = read_manifest(bank).shards["name"][0]
+    with h5py.File(os.path.join(bank + ".shards", name), "r+") as f:
+        f["image"][3, 10, 10] ^= 0xFF  # one flipped pixel of case 3
+    message = (f"error: bank {bank}: case 3 fails its checksum (damaged on disk); keep it out of training and exports "
+               f"with `hardmine bank review {bank} --reject --id 3`, see `hardmine bank verify {bank}`\n")
+    for args in (["show", bank, 3], ["montage", bank, "--out", tmp_path / "m.png"],
+                 ["export", bank, "--out", tmp_path / "e.npz"], ["export", bank, "--out", tmp_path / "e.csv"]):
+        r = run(*args)
+        assert r.exit_code == 2 and r.output == message, (args, r.output)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(("m.", "e."))]  # nothing written
+    for kw in (dict(), dict(balance=True), dict(labels=[int(_true(bank, 3))])):
+        with pytest.raises(HardmineError, match="case 3 fails its checksum"):
+            list(stream_batches(bank, 4, **kw))
+    assert run("show", bank, 2).exit_code == 0  # its neighbours read fine
+    other = (int(_true(bank, 3)) + 1) % 10  # a stream that never reaches case 3 is not stopped by it
+    with Bank.open(bank) as b:
+        want = int((b.table()["label"] == other).sum())
+    assert sum(len(y) for _, y in stream_batches(bank, 4, labels=[other])) == want
+    assert run("review", bank, "--reject", "--id", 3).exit_code == 0
+    assert sum(len(y) for _, y in stream_batches(bank, 4)) == 19  # trains without it
+    assert run("export", bank, "--out", tmp_path / "e.npz").output == f"exported 19 cases to {tmp_path / 'e.npz'}\n"
+    assert run("export", bank, "--status", "all", "--out", tmp_path / "x.npz").output == message
+    assert run("verify", bank).exit_code == 1
+
+
+def _true(path, case):
+    with Bank.open(path) as b:
+        return b.table().set_index("id").loc[case, "true"]
