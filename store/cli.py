@@ -117,6 +117,13 @@ def _selected(bank_path: str, **filters):
     return _select(df, **filters)
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "user"
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -273,7 +280,7 @@ SELECTING = ("label", "pred", "round_", "min_jitter", "max_jitter", "limit")  # 
 @case_filters(status_default=None)
 @click.option("--key", default=None, help="Idempotency key: a review whose key was applied changes nothing "
                                           "[default: none].")
-@click.option("--by", default=getpass.getuser(), show_default="your user name", help="Who decides (recorded).")
+@click.option("--by", default=lambda: _user(), show_default="your user name", help="Who decides (recorded).")
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
 def review(bank_path: str, accept: bool, reject: bool, quarantine: bool, relabel: int | None, ids: tuple[int, ...],
            key: str | None, by: str, as_json: bool, **filters) -> None:
