@@ -326,10 +326,18 @@ def suite_png(means: pd.DataFrame, out: Path) -> Path:
     return path
 
 
+VERDICT_MODEL = "shipped"  # the model a user gets: the promotion guard is part of the service
+
+
+def bar_table(c: dict[str, tuple[str, bool]]) -> list[str]:
+    return ["| bar | measured | met |", "|---|---|---|",
+            *(f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, (value, ok) in c.items())]
+
+
 def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: list[str],
                  montages: list[str]) -> Path:
     means = per_arm(scores)
-    c = checks(means)
+    c = checks(per_arm(scores, VERDICT_MODEL))
     met = all(ok for _, ok in c.values())
     minutes = rows.filter(like="seconds_").sum().sum() / 60
     lines = [
@@ -346,12 +354,14 @@ def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: li
         "",
         f"The service's defaults ({DEFAULT} arm: mine the digits the model gets wrong, label guard on, "
         f"promotion guard on the real-digit suite) against {BASELINE} training of the same compute, "
-        f"mean over {len(s.seeds)} seeds, last round's model: "
+        f"mean over {len(s.seeds)} seeds, the model each run ships (after the promotion guard): "
         + ("**it meets every part of the bar.**" if met else "**it does not meet the whole bar.**"),
         "",
-        "| bar | measured | met |",
-        "|---|---|---|",
-        *(f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, (value, ok) in c.items()),
+        *bar_table(c),
+        "",
+        "The same bar for the last round's model, promoted or not (the same compute in every arm):",
+        "",
+        *bar_table(checks(means)),
         "",
         "## Every arm (mean ± sd over seeds)",
         "",
@@ -420,10 +430,12 @@ def main(argv: list[str] | None = None) -> None:
         montages += [f"Mined digits {what} ({DEFAULT} arm, first seed, most confidently wrong first):", "",
                      f"![{status}](results/{png.name})", ""]
     report = write_report(s, rows, scores, argv, montages)
-    means = per_arm(scores)
-    print(means[["mnist_test_acc", "synth_hard", "suite_mean"]].to_string(float_format=lambda v: f"{v:.4f}"))
-    for name, (value, ok) in checks(means).items():
-        print(f"{'OK ' if ok else 'NOT MET'}  {name}: {value}")
+    for model in (VERDICT_MODEL, "last round"):
+        means = per_arm(scores, model)
+        print(f"== {model} model, mean over seeds")
+        print(means[["mnist_test_acc", "synth_hard", "suite_mean"]].to_string(float_format=lambda v: f"{v:.4f}"))
+        for name, (value, ok) in checks(means).items():
+            print(f"{'OK     ' if ok else 'NOT MET'}  {name}: {value}")
     print(f"wrote {report} in {(time.perf_counter() - t0) / 60:.1f} min")
 
 

@@ -34,7 +34,7 @@ from store import Bank
 pytestmark = pytest.mark.slow
 
 TINY = {"epochs_per_round": 1, "synthetic_per_round": 200, "jitter": (0.0, 3.0),
-        "mnist_limit": 2000, "eval_per_cell": 5, "mine_cap": 50}
+        "mnist_limit": 2000, "eval_per_cell": 5, "mine_cap": 50, "robust_per_variant": 200}
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 TINY = {"rounds": 1, "epochs_per_round": 1, "synthetic_per_round": 300, "jitter": [0, 3],
-        "mnist_limit": 2000, "eval_per_cell": 5, "mine_cap": 100}
+        "mnist_limit": 2000, "eval_per_cell": 5, "mine_cap": 100, "robust_per_variant": 200}
 
 
 def _free_port() -> int:
