@@ -3,58 +3,52 @@
     hardmine bank --help
 
 Read-only commands (summary, list, show, montage, export, verify) never take
-the writer's lock, so they work while the service appends. A bad argument, a
-missing file, a file that is not a bank or a newer schema prints one
-``error: ...`` line and exits 2 without writing anything; ``verify`` exits 1
-with its first finding when the bank is damaged.
+the writer's lock, so they work while the service appends. A bad argument (made
+one line by the root command, flows/cli.py), a missing file, a file that is not
+a bank or a newer schema prints one ``error: ...`` line and exits 2 without
+writing anything; ``verify`` exits 1 with its first finding when the bank is
+damaged.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import click
 
-from miner.config import HardmineError
+from miner.config import HardmineError, check_output, check_writable_dir
 from store.bank import Bank
-from store.layout import disk_bytes
+from store.layout import disk_bytes, shard_dir
 from store.retention import POLICIES
 from store.verify import verify_bank
 from store import render, transfer
 
 
-class OneLineUsageError(click.UsageError):
-    """A usage error shown as the single line ``error: <message>`` (exit 2)."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
-
-
-class OneLineCommand(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise OneLineUsageError(f"hardmine bank {self.name}: {exc.format_message()}", ctx) from None
-
-
-class OneLineGroup(click.Group):
-    command_class = OneLineCommand
-
-    def resolve_command(self, ctx: click.Context, args: list[str]):
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as exc:
-            raise OneLineUsageError(f"hardmine bank: {exc.format_message()}", ctx) from None
-
-
-@click.group(cls=OneLineGroup)
+@click.group()
 def bank() -> None:
     """Inspect and maintain the HDF5 hard-case bank (docs/store.md)."""
 
 
 BANK = click.argument("bank_path", metavar="BANK", type=click.Path(dir_okay=False))
+
+
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number of pixels", ctx, param)
+    return value
+
+
+def _writable_bank(bank_path: str, what: str) -> None:
+    """A writer creates files next to the bank (lock, temporary main file, shards):
+    refuse before taking the lock where it could not."""
+    folder = os.path.dirname(os.path.abspath(bank_path))
+    if os.path.isdir(folder):
+        check_writable_dir(folder, f"{what} {bank_path}")
+    shards = shard_dir(bank_path)
+    if os.path.isdir(shards):
+        check_writable_dir(shards, f"{what} {bank_path}")
 
 
 def case_filters(fn):
@@ -64,8 +58,10 @@ def case_filters(fn):
         click.option("--pred", type=click.IntRange(-1, 9), default=None,
                      help="Only this predicted label, -1 for unknown (imported) [default: all]."),
         click.option("--round", "round_", type=int, default=None, help="Only this round, -1 for imported [default: all]."),
-        click.option("--min-jitter", type=float, default=None, help="Only jitter >= this, pixels [default: no bound]."),
-        click.option("--max-jitter", type=float, default=None, help="Only jitter <= this, pixels [default: no bound]."),
+        click.option("--min-jitter", type=float, default=None, callback=_finite,
+                     help="Only jitter >= this, pixels [default: no bound]."),
+        click.option("--max-jitter", type=float, default=None, callback=_finite,
+                     help="Only jitter <= this, pixels [default: no bound]."),
         click.option("--sort", type=click.Choice(list(render.SORTS)), default="id", show_default=True,
                      help="Order: confidence = most confidently wrong first."),
         click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many cases [default: all]."),
@@ -112,10 +108,12 @@ def list_cases(bank_path: str, fmt: str, **filters) -> None:
 
 @bank.command()
 @BANK
-@click.argument("case_id", metavar="ID", type=int)
+@click.argument("case_id", metavar="ID", type=click.IntRange(0, 2**63 - 1))
 @click.option("--png", type=click.Path(dir_okay=False), default=None, help="Also save the digit as a PNG [default: no].")
 def show(bank_path: str, case_id: int, png: str | None) -> None:
     """Metadata of one case and its digit drawn in the terminal."""
+    if png:
+        check_output(png, "show", (".png",))
     with Bank.open(bank_path) as b:
         df = b.table()
         rows = df[df["id"] == case_id]
@@ -134,6 +132,7 @@ def show(bank_path: str, case_id: int, png: str | None) -> None:
 @click.option("--cols", type=click.IntRange(1, 32), default=8, show_default=True, help="Images per row.")
 def montage(bank_path: str, out: str, cols: int, **filters) -> None:
     """A grid of cases captioned "true -> predicted (probability)" (64 at most unless --limit)."""
+    check_output(out, "montage", (".png",))
     filters["limit"] = filters["limit"] or 64
     df = _selected(bank_path, **filters)
     if not len(df):
@@ -152,6 +151,7 @@ def montage(bank_path: str, out: str, cols: int, **filters) -> None:
 def export(bank_path: str, out: str, **filters) -> None:
     """Write cases to .npz or to Kaggle-layout .csv (label,pixel0..pixel783)."""
     transfer.check_format(out, "export")
+    check_output(out, "export", transfer.FORMATS)
     ids = _selected(bank_path, **filters)["id"].to_numpy()
     n = transfer.export_cases(bank_path, ids, out)
     click.echo(f"exported {n} cases to {out}")
@@ -167,6 +167,7 @@ def import_cases(bank_path: str, source: str, key: str | None, model_id: str) ->
     """Add real hard cases (e.g. production errors), marked source=imported, round -1.
     Creates the bank if it does not exist."""
     cases = transfer.read_cases(source)  # everything checked before the bank is touched
+    _writable_bank(bank_path, "import: cannot write bank")
     key = key or transfer.import_key(source)
     with Bank.open(bank_path, "a") as b:
         before = len(b)
@@ -200,6 +201,7 @@ def prune(bank_path: str, keep: int, policy: str) -> None:
     """Cap the bank at --keep cases; rewrites only the shards that lose cases."""
     if not os.path.exists(bank_path):
         raise HardmineError(f"bank {bank_path} does not exist; check the path")
+    _writable_bank(bank_path, "prune: cannot rewrite bank")
     with Bank.open(bank_path, "a") as b:
         before = len(b)
         removed = b.prune(keep, policy)
