@@ -71,16 +71,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-@contextmanager
-def embedded_server() -> Iterator[None]:
-    """Prefect's embedded API server for this process, tied to it (see the module
-    docstring); nothing to do when PREFECT_API_URL names a server."""
+def start_embedded_server() -> None:
+    """Start Prefect's embedded API server for this process, tied to it (see the
+    module docstring); nothing to do when PREFECT_API_URL names a server. Prefect
+    stops it at exit (atexit), after its log and event workers have drained into it."""
     from prefect.settings import PREFECT_API_URL
     if PREFECT_API_URL.value():
-        yield
         return
     from prefect.server.api.server import SubprocessASGIServer
     server = SubprocessASGIServer()  # the instance Prefect's clients use too
+    if server.running:
+        return
     launch = server._run_uvicorn_command
 
     def tied_launch():
@@ -94,10 +95,6 @@ def embedded_server() -> Iterator[None]:
 
     server._run_uvicorn_command = tied_launch
     server.start()  # here, in the main thread: PR_SET_PDEATHSIG follows the thread that forks
-    try:
-        yield
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -166,8 +163,8 @@ def run(**options) -> None:
     with stop_on_signals(f"run {settings.run_dir}"):
         preflight(settings)
         from flows.mine_and_retrain import mine_and_retrain
-        with embedded_server():
-            metrics = mine_and_retrain(**settings.as_params())
+        start_embedded_server()
+        metrics = mine_and_retrain(**settings.as_params())
     click.echo(metrics)
 
 
@@ -192,7 +189,8 @@ def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
     check_schedule(cron, name)
     from flows.mine_and_retrain import mine_and_retrain
     parameters = {k: v for k, v in settings.as_params().items() if k in overrides}
-    with stop_on_signals(f"serve {name}"), embedded_server():
+    with stop_on_signals(f"serve {name}"):
+        start_embedded_server()
         mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)
 
 

@@ -27,6 +27,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -513,3 +514,36 @@ def test_the_table_covers_every_subcommand():
             assert name in firsts, name
     for sub in bank_group.commands:
         assert f"bank {sub}" in firsts, sub
+
+
+# Cases run as real processes too: what the user's terminal shows, TensorFlow's
+# start-up notices included (the in-process runs above import TensorFlow once).
+REAL_PROCESS = ("train-no-mnist-reachable", "evaluate-model-text", "run-no-mnist-reachable")
+
+
+@pytest.mark.parametrize("name", REAL_PROCESS)
+def test_the_terminal_shows_only_the_error_line(name, tmp_path, templates, request):
+    case = CASES[name]
+    d = tmp_path / "case"
+    d.mkdir()
+    for f in case.files:
+        _make(f, d, templates, request)
+    argv = [a.format(d=d) for a in shlex.split(case.argv)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           **{k: v.format(d=d) for k, v in case.env.items()}}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run([sys.executable, "-c", "from flows.cli import main; main()", *argv], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == case.status, result.stderr
+    assert result.stdout == "", result.stdout  # for run: no Prefect server was started, nothing logged
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_verbose_lets_tensorflow_speak(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    invoke(["bank", "summary", "/nonexistent/b.h5"])
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"  # read by TensorFlow when it is first imported
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    invoke(["--verbose", "bank", "summary", "/nonexistent/b.h5"])
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
