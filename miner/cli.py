@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from miner.config import HardmineError, check_output, require
+from miner.config import HardmineError, check_output, require, write_atomically
 from miner import generator
 
 COUNT_MAX = 1_000_000  # 784 MB of pixels, plus the drawing's working memory
@@ -71,9 +71,6 @@ def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool 
     labels = np.asarray(chosen)[np.arange(count) % len(chosen)]
     cfg = generator.GeneratorConfig() if normalize is None else generator.GeneratorConfig(normalize=normalize)
     images, records = generator.generate(labels, jitter, seed, config=cfg)
-    try:
-        writer(path, images, records)
-    except OSError as exc:
-        raise HardmineError(f"generate: cannot write {out}: {exc.strerror or exc}") from None
+    write_atomically(path, lambda tmp: writer(tmp, images, records), "generate")
     click.echo(f"wrote {count} digits ({digits}, jitter {jitter:g}, seed {seed}) to {out}")
 

@@ -16,7 +16,7 @@ import os
 import tempfile
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -167,3 +167,20 @@ def check_writable_dir(folder: str | os.PathLike, what: str) -> None:
     except OSError as exc:
         raise HardmineError(f"{what}: folder {folder} is not writable ({exc.strerror or exc}); "
                             "choose another place") from None
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], Any], where: str) -> None:
+    """``write(tmp)`` to a temporary name next to ``path`` (same extension, for
+    writers that pick the format from it), then rename it over ``path``: a failed
+    or interrupted write never leaves half a file, and a full disk or a vanished
+    folder is one HardmineError line."""
+    out = Path(path)
+    tmp = out.with_name(f".{out.stem}.part{out.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise HardmineError(f"{where}: cannot write {path} ({exc.strerror or exc}); "
+                            "free some space or choose another place") from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from miner.config import HardmineError, check_output, require
+from miner.config import check_output, require, write_atomically
 
 PER_CELL_MAX = 10_000  # 700,000 synthetic digits at the notebook's 7 radii
 MNIST_HELP = "MNIST: Keras .npz, IDX directory/files or Kaggle train.csv [default: $HARDMINE_MNIST, else Keras' download]"
@@ -157,14 +157,7 @@ def predict(model_path, test_csv, out) -> None:
             f"predict: --out {out} is the --kaggle input; write the submission to another file")
     images = load_kaggle_test(test_csv)
     labels = predict_proba(load_model(model_path, "predict"), images).argmax(1)
-    tmp = f"{out}.part"  # a failed write never leaves half a submission at --out
-    try:
-        pd.DataFrame({"ImageId": range(1, len(labels) + 1), "Label": labels}).to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise HardmineError(f"predict: cannot write {out} ({exc.strerror or exc}); choose another place") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    submission = pd.DataFrame({"ImageId": range(1, len(labels) + 1), "Label": labels})
+    write_atomically(out, lambda tmp: submission.to_csv(tmp, index=False), "predict")
     click.echo(f"wrote {len(labels)} predictions to {out}")
 

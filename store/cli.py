@@ -18,7 +18,7 @@ import os
 
 import click
 
-from miner.config import HardmineError, check_output, check_writable_dir
+from miner.config import HardmineError, check_output, check_writable_dir, write_atomically
 from store.bank import Bank
 from store.layout import disk_bytes, shard_dir
 from store.retention import POLICIES
@@ -122,7 +122,7 @@ def show(bank_path: str, case_id: int, png: str | None) -> None:
         image = b.images([case_id])[0]
     click.echo(render.case_text(next(rows.itertuples()), image))
     if png:
-        render.save_png(image, png)
+        write_atomically(png, lambda tmp: render.save_png(image, str(tmp)), "show")
 
 
 @bank.command()
@@ -139,7 +139,7 @@ def montage(bank_path: str, out: str, cols: int, **filters) -> None:
         raise HardmineError(f"montage: no case of {bank_path} matches the filters; see `hardmine bank summary`")
     with Bank.open(bank_path) as b:
         images = b.images(df["id"].to_numpy())
-    render.montage(df, images, out, cols)
+    write_atomically(out, lambda tmp: render.montage(df, images, str(tmp), cols), "montage")
     click.echo(f"wrote {len(df)} cases to {out}")
 
 
@@ -153,7 +153,11 @@ def export(bank_path: str, out: str, **filters) -> None:
     transfer.check_format(out, "export")
     check_output(out, "export", transfer.FORMATS)
     ids = _selected(bank_path, **filters)["id"].to_numpy()
-    n = transfer.export_cases(bank_path, ids, out)
+    try:
+        n = transfer.export_cases(bank_path, ids, out)
+    except OSError as exc:  # a full disk, a vanished folder; export_cases leaves nothing at --out
+        reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise HardmineError(f"export {bank_path} to {out} failed ({reason}); nothing was written to {out}") from None
     click.echo(f"exported {n} cases to {out}")
 
 

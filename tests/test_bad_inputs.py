@@ -547,3 +547,33 @@ def test_verbose_lets_tensorflow_speak(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
     invoke(["--verbose", "bank", "summary", "/nonexistent/b.h5"])
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def _full_disk(path, *args, **kwargs):
+    """A writer that gets half way and then meets a full disk."""
+    with open(path, "wb") as fh:
+        fh.write(b"half a file")
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("argv, files, patch", [
+    ("generate --count 3 --out {d}/x.npz", (), ("miner.cli", "WRITERS", {".npz": _full_disk})),
+    ("bank montage {d}/bank.h5 --out {d}/x.png", ("bank.h5",), ("store.render", "montage", lambda df, images, path, cols: _full_disk(path))),
+    ("bank export {d}/bank.h5 --out {d}/x.npz", ("bank.h5",),
+     ("store.transfer", "WRITERS", {".npz": lambda fh, blocks: _full_disk(fh.name)})),
+])
+def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(argv, files, patch, tmp_path, templates,
+                                                                 request, monkeypatch):
+    import importlib
+    d = tmp_path / "case"
+    d.mkdir()
+    for f in files:
+        _make(f, d, templates, request)
+    before = snapshot(d)
+    module, name, value = patch
+    monkeypatch.setattr(importlib.import_module(module), name, value)
+    result = invoke([a.format(d=d) for a in shlex.split(argv)])
+    assert result.exit_code == 2 and isinstance(result.exception, (SystemExit, type(None))), result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "No space left on device" in lines[0], result.stderr
+    assert snapshot(d) == before
