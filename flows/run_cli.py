@@ -98,25 +98,22 @@ def start_embedded_server() -> None:
 
 
 @contextmanager
-def stop_on_signals(what: str) -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP end ``what`` with one line and exit 128 + signal."""
+def stop_on_signals(what: str, then: str) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP end ``what`` with one line (``then``: what the
+    user can do next) and exit 128 + signal."""
     saved = {sig: signal.signal(sig, _raise_interrupted if sig != signal.SIGINT else signal.default_int_handler)
              for sig in STOP_SIGNALS}
     try:
         yield
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        stopped = UserError(f"{what} stopped by {signal.Signals(signum).name}; {_how_to_resume(what)}")
+        stopped = UserError(f"{what} stopped by {signal.Signals(signum).name}; {then}")
         stopped.exit_code = 128 + signum
         raise stopped from None
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
 
-
-def _how_to_resume(what: str) -> str:
-    return "rerun the same command to resume after the last completed round" if what.startswith("run") \
-        else "start it again to serve"
 
 # Python type of a field -> click type of its option (tuples are given comma-separated).
 CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
@@ -160,7 +157,8 @@ def run(**options) -> None:
     Prints the path of metrics.csv when done.
     """
     settings = make_settings({k: v for k, v in options.items() if v is not None})
-    with stop_on_signals(f"run {settings.run_dir}"):
+    with stop_on_signals(f"run {settings.run_dir}",
+                         "rerun the same command to resume after the last completed round"):
         preflight(settings)
         from flows.mine_and_retrain import mine_and_retrain
         start_embedded_server()
@@ -189,7 +187,7 @@ def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
     check_schedule(cron, name)
     from flows.mine_and_retrain import mine_and_retrain
     parameters = {k: v for k, v in settings.as_params().items() if k in overrides}
-    with stop_on_signals(f"serve {name}"):
+    with stop_on_signals(f"serve {name}", "start it again to serve"):
         start_embedded_server()
         mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)
 
