@@ -5,10 +5,11 @@
 ``hardmine run`` calls :func:`preflight` before the flow starts (a bad input is
 one ``error:`` line within seconds, not Prefect's tracebacks after a server
 start), and the flow calls it again first thing (a deployment's parameters
-arrive without the CLI). Reads come first -- MNIST is read and validated as
-round 0 will read it, the init model is loaded, an existing bank is opened --
-then every output place is tried, and only then are folders created: a refused
-run leaves nothing behind.
+arrive without the CLI). Every check comes before anything is created, so a
+refused run leaves nothing behind; the cheap ones first: the run directory's
+and the bank's folders tried with a probe file, an existing bank opened, the
+init model loaded, then MNIST read and validated as round 0 will read it.
+Only then are the run directory and the bank's folder created.
 
 :func:`retry_unless_user_error` is the other half of failing fast: a task's
 ``retry_condition_fn`` that retries what may pass by itself but not a
@@ -64,13 +65,13 @@ def preflight(settings: FlowSettings, when: datetime | None = None) -> FlowSetti
     Returns the settings the checks saw (run_dir with its date filled in)."""
     s = dataclasses.replace(settings, run_dir=expand_run_dir(settings.run_dir, when or datetime.now(timezone.utc)),
                             bank_path=str(settings.bank))
-    from model.data import resolve
-    resolve(s.mnist_path)  # reads and validates; HardmineError names the file and the problem
+    _creatable_dir(Path(s.run_dir), "run_dir")
+    _bank(s.bank)
     if s.init_model is not None:
         from model.cnn import load_model
         load_model(s.init_model, f"{WHERE}: init_model")
-    _creatable_dir(Path(s.run_dir), "run_dir")
-    _bank(s.bank)
+    from model.data import resolve
+    resolve(s.mnist_path)  # reads and validates (the slowest check: last); names the file and the problem
     check_inputs(s)  # the settings' own checks; creates run_dir
     try:
         s.bank.parent.mkdir(parents=True, exist_ok=True)

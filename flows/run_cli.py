@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import functools
+import logging
 import os
 import signal
 import subprocess
@@ -97,6 +98,27 @@ def start_embedded_server() -> None:
     server.start()  # here, in the main thread: PR_SET_PDEATHSIG follows the thread that forks
 
 
+class _NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; for a user's error
+    (HardmineError: a full disk, a bad file met mid-run) the message already says
+    what, where and what to do, and the command ends with it as its error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HardmineError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_user_tracebacks() -> None:
+    """Add the filter to Prefect's console handler (on the root logger; the API
+    handler, which feeds the UI, keeps the tracebacks)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _NoTracebackForUserErrors) for f in handler.filters):
+            handler.addFilter(_NoTracebackForUserErrors())
+
+
 @contextmanager
 def stop_on_signals(what: str, then: str) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP end ``what`` with one line (``then``: what the
@@ -161,6 +183,7 @@ def run(**options) -> None:
                          "rerun the same command to resume after the last completed round"):
         preflight(settings)
         from flows.mine_and_retrain import mine_and_retrain
+        quiet_user_tracebacks()
         start_embedded_server()
         metrics = mine_and_retrain(**settings.as_params())
     click.echo(metrics)

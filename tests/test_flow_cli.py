@@ -138,3 +138,21 @@ def test_a_users_error_in_a_task_is_not_retried():
     assert retried(TransientError("bank b.h5 is being written by another process; wait for it to finish"))
     assert retried(OSError(5, "Input/output error"))
     assert retried(TimeoutError("the Prefect API did not answer"))
+
+
+def test_prefects_console_shows_no_traceback_for_a_users_error():
+    """A HardmineError met mid-run (after preflight) is logged by Prefect as one line, not a traceback."""
+    import logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+    import flows.mine_and_retrain  # noqa: F401  (importing the flow sets up Prefect's logging, as in `hardmine run`)
+    from flows.run_cli import quiet_user_tracebacks
+    quiet_user_tracebacks()
+    (console,) = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    for exc, kept in ((HardmineError("bank b.h5: disk full; free some space"), False), (OSError("boom"), True)):
+        try:
+            raise exc
+        except type(exc):
+            record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "failed", None,
+                                       __import__("sys").exc_info())
+        assert console.filter(record)
+        assert (record.exc_info is not None) == kept
