@@ -3,13 +3,18 @@
     hardmine --help
 
 Subcommands are imported lazily, so ``hardmine bank summary`` never pays for
-importing TensorFlow. A :class:`~miner.config.HardmineError` anywhere below
-becomes ``error: <one line>`` on stderr and exit status 2, never a traceback.
+importing TensorFlow. A :class:`~miner.config.HardmineError` anywhere below,
+and any usage error click finds (a bad number, a missing option, an unknown
+command), becomes ``error: <one line>`` on stderr and exit status 2, never a
+traceback. TensorFlow's start-up notices stay out of the terminal unless
+``hardmine --verbose ...``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+
 import click
 
 from miner.config import HardmineError
@@ -27,6 +32,13 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+# Environment that silences TensorFlow's C++ start-up notices (absl's "All log
+# messages before absl::InitializeLog()", cpu_feature_guard, oneDNN): read once,
+# when TensorFlow is imported, so it is set before any subcommand runs.
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+VERBOSE_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+
+
 class UserError(click.ClickException):
     """A :class:`HardmineError` on its way out: ``error: <line>``, exit 2."""
 
@@ -34,6 +46,21 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:
         click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+def one_line(exc: click.UsageError) -> UserError:
+    """click's four-line usage message as one line naming the command and its --help."""
+    where = exc.ctx.command_path if exc.ctx is not None else "hardmine"
+    return UserError(f"{where}: {exc.format_message().rstrip('.')}; see `{where} --help`")
+
+
+def _tensorflow_noise(ctx: click.Context, param: click.Parameter, verbose: bool) -> bool:
+    if verbose:
+        os.environ.update(VERBOSE_TENSORFLOW)
+    else:
+        for name, value in QUIET_TENSORFLOW.items():
+            os.environ.setdefault(name, value)  # a user's own setting wins
+    return verbose
 
 
 class LazyGroup(click.Group):
@@ -51,15 +78,29 @@ class LazyGroup(click.Group):
         module = importlib.import_module(module_name)
         return getattr(module, attr)
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise one_line(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except HardmineError as exc:
             raise UserError(str(exc)) from None
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:  # a subcommand's arguments, or an unknown subcommand
+            raise one_line(exc) from None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="hardmine", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hardmine")
+@click.option("--verbose", is_flag=True, default=False, is_eager=True, expose_value=False,
+              callback=_tensorflow_noise, help="Show TensorFlow's start-up notices (absl, oneDNN, CPU features).")
 def cli() -> None:
     """hardmine: mine the digits your CNN gets wrong and retrain on them.
 

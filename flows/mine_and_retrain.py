@@ -36,7 +36,8 @@ from prefect import flow, get_run_logger, runtime
 
 from flows import report
 from flows.rundir import RunDir, expand_run_dir
-from flows.settings import DEFAULTS as D, check_inputs, make_settings
+from flows.preflight import preflight
+from flows.settings import DEFAULTS as D, default_bank, make_settings
 from flows.tasks import (evaluate_round, mine_round, promote_round, reader_task, report_round, store_round,
                          train_round)
 
@@ -75,9 +76,10 @@ def mine_and_retrain(
     """Mine the synthetic digits the CNN gets wrong and retrain on them; returns
     the path of ``metrics.csv``. Parameters: see ``hardmine run --help``."""
     params = dict(locals())
+    params["bank_path"] = bank_path or str(default_bank(run_dir))  # from run_dir before {date} is filled in
     params["run_dir"] = expand_run_dir(run_dir, runtime.flow_run.scheduled_start_time)
     s = make_settings(params)
-    check_inputs(s)
+    preflight(s)
     log = get_run_logger()
     rd = RunDir(s.run_dir).make()
     first = rd.next_round()

@@ -8,24 +8,134 @@ Every field of :class:`~flows.settings.FlowSettings` is an option of ``hardmine
 run`` (``--epochs-per-round`` for ``epochs_per_round``; ``--bank`` and
 ``--mnist`` for the two paths), built from the dataclass so the two cannot
 drift apart. Only the options given override the defaults; everything is
-checked before the flow starts, so a bad value is one ``error:`` line, exit 2.
+checked before the flow starts (:func:`flows.preflight.preflight`: MNIST read,
+init model loaded, bank opened, output folders tried), so a bad value is one
+``error:`` line, exit 2, before Prefect starts a server.
+
+Interrupts: Prefect's embedded API server is started here, in its own session
+(Ctrl-C in the terminal reaches this process only, which marks its flow run
+Crashed through the still-running server) and with ``PR_SET_PDEATHSIG`` (the
+kernel kills it when this process dies, even by SIGKILL). Ctrl-C or SIGTERM
+end the command within seconds with one ``error:`` line and exit 128 + the
+signal number (130 for Ctrl-C); a rerun with the same --run-dir resumes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
+import logging
+import os
+import signal
+import subprocess
 import typing
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
 
-from flows.settings import DEFAULTS, FlowSettings, check_inputs, make_settings
-from miner.config import parse_overrides
+from flows.cli import UserError
+from flows.preflight import preflight
+from flows.settings import DEFAULTS, FlowSettings, make_settings
+from miner.config import HardmineError, parse_overrides
 
 # The deployment, as prefect.yaml describes it too (tests/test_flow_cli.py keeps them equal).
 DEPLOYMENT = "nightly"
 DEFAULT_CRON = "0 2 * * *"  # 02:00 every night (UTC)
-# One run directory a night ({date} = scheduled date), one bank growing across nights.
-NIGHTLY_PARAMS = {"run_dir": "runs/nightly/{date}", "bank_path": "runs/nightly/bank.h5"}
+# One run directory a night ({date} = scheduled date); bank_path is left to its default, which
+# follows run_dir: here runs/nightly/bank.h5, one bank growing across nights (flows.settings.default_bank).
+NIGHTLY_PARAMS = {"run_dir": "runs/nightly/{date}"}
+# Signals that end a run the way Ctrl-C does (SIGKILL cannot be caught: PR_SET_PDEATHSIG covers it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+class Interrupted(BaseException):
+    """A stop signal, raised in the main thread (KeyboardInterrupt's sibling for SIGTERM/SIGHUP)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Run in the server's process between fork and exec: the kernel sends it
+    SIGTERM when the thread that started it (our main thread) exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def start_embedded_server() -> None:
+    """Start Prefect's embedded API server for this process, tied to it (see the
+    module docstring); nothing to do when PREFECT_API_URL names a server. Prefect
+    stops it at exit (atexit), after its log and event workers have drained into it."""
+    from prefect.settings import PREFECT_API_URL
+    if PREFECT_API_URL.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    server = SubprocessASGIServer()  # the instance Prefect's clients use too
+    if server.running:
+        return
+    launch = server._run_uvicorn_command
+
+    def tied_launch():
+        popen = subprocess.Popen  # prefect's server module calls subprocess.Popen: swapped for this one call
+        subprocess.Popen = functools.partial(popen, start_new_session=True,
+                                             preexec_fn=functools.partial(_die_with_parent, os.getpid()))
+        try:
+            return launch()
+        finally:
+            subprocess.Popen = popen
+
+    server._run_uvicorn_command = tied_launch
+    server.start()  # here, in the main thread: PR_SET_PDEATHSIG follows the thread that forks
+
+
+class _NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; for a user's error
+    (HardmineError: a full disk, a bad file met mid-run) the message already says
+    what, where and what to do, and the command ends with it as its error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HardmineError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_user_tracebacks() -> None:
+    """Add the filter to Prefect's console handler (on the root logger; the API
+    handler, which feeds the UI, keeps the tracebacks)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _NoTracebackForUserErrors) for f in handler.filters):
+            handler.addFilter(_NoTracebackForUserErrors())
+
+
+@contextmanager
+def stop_on_signals(what: str, then: str) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP end ``what`` with one line (``then``: what the
+    user can do next) and exit 128 + signal."""
+    saved = {sig: signal.signal(sig, _raise_interrupted if sig != signal.SIGINT else signal.default_int_handler)
+             for sig in STOP_SIGNALS}
+    try:
+        yield
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        stopped = UserError(f"{what} stopped by {signal.Signals(signum).name}; {then}")
+        stopped.exit_code = 128 + signum
+        raise stopped from None
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
 
 # Python type of a field -> click type of its option (tuples are given comma-separated).
 CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
@@ -69,9 +179,14 @@ def run(**options) -> None:
     Prints the path of metrics.csv when done.
     """
     settings = make_settings({k: v for k, v in options.items() if v is not None})
-    check_inputs(settings)
-    from flows.mine_and_retrain import mine_and_retrain
-    click.echo(mine_and_retrain(**settings.as_params()))
+    with stop_on_signals(f"run {settings.run_dir}",
+                         "rerun the same command to resume after the last completed round"):
+        preflight(settings)
+        from flows.mine_and_retrain import mine_and_retrain
+        quiet_user_tracebacks()
+        start_embedded_server()
+        metrics = mine_and_retrain(**settings.as_params())
+    click.echo(metrics)
 
 
 @click.command()
@@ -80,8 +195,8 @@ def run(**options) -> None:
 @click.option("--name", default=DEPLOYMENT, show_default=True, help="deployment name")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="default flow parameter of the deployment, e.g. rounds=2 (repeatable); "
-                   f"run_dir and bank_path default to {NIGHTLY_PARAMS['run_dir']} and "
-                   f"{NIGHTLY_PARAMS['bank_path']}")
+                   f"run_dir defaults to {NIGHTLY_PARAMS['run_dir']} and bank_path follows it "
+                   "(RUN_DIR/bank.h5, or next to the dated directories)")
 def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
     """Serve the deployment mine-and-retrain/nightly from this process.
 
@@ -92,6 +207,23 @@ def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
     """
     overrides = {**NIGHTLY_PARAMS, **parse_overrides(params, "hardmine serve")}
     settings = make_settings(overrides)
+    check_schedule(cron, name)
     from flows.mine_and_retrain import mine_and_retrain
     parameters = {k: v for k, v in settings.as_params().items() if k in overrides}
-    mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)
+    with stop_on_signals(f"serve {name}", "start it again to serve"):
+        start_embedded_server()
+        mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)
+
+
+def check_schedule(cron: str, name: str) -> None:
+    """The schedule and the deployment name as Prefect will check them, as one line each."""
+    import pydantic
+    from prefect.client.schemas.schedules import CronSchedule
+    try:
+        CronSchedule(cron=cron, timezone="UTC")
+    except pydantic.ValidationError:
+        raise HardmineError(f"hardmine serve: --cron {cron!r} is not a cron schedule; give five fields "
+                            "minute hour day month weekday, e.g. '0 2 * * *' (02:00 UTC)") from None
+    if not name.strip() or "/" in name or "%" in name:
+        raise HardmineError(f"hardmine serve: --name {name!r} is not a deployment name; give a non-empty "
+                            "name without '/' or '%', e.g. nightly")

@@ -31,6 +31,15 @@ MAX_SEED = 2**40
 MAX_ROUNDS = 2**16 - 1
 
 
+def default_bank(run_dir: str) -> Path:
+    """The bank a run uses unless ``bank_path`` says otherwise: ``RUN_DIR/bank.h5``;
+    for a run_dir with a ``{date}`` part (one directory a night), ``bank.h5`` in
+    the folder above that part, so the nights grow one bank next to their directories."""
+    parts = Path(run_dir).parts
+    dated = next((i for i, part in enumerate(parts) if "{date}" in part), None)
+    return Path(run_dir) / "bank.h5" if dated is None else Path(*parts[:dated], "bank.h5")
+
+
 def _opt(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, **kw})
 
@@ -88,7 +97,9 @@ class FlowSettings:
         50, "digits per (digit, jitter) cell of the fixed synthetic evaluation set")
     seed: int = _opt(0, "seed of training and mining, in [0, 2**40)")
     run_dir: str = _opt("runs/default", "run directory: metrics.csv, models/, plots; rerun to resume")
-    bank_path: str | None = _opt(None, "hard-case bank (HDF5); default RUN_DIR/bank.h5", option="--bank")
+    bank_path: str | None = _opt(
+        None, "hard-case bank (HDF5); default RUN_DIR/bank.h5, or for a RUN_DIR with a {date} part "
+        "bank.h5 in the folder above it, shared by the dated runs", option="--bank")
     mnist_path: str | None = _opt(
         None, "MNIST .npz; default $HARDMINE_MNIST, else the Keras cache/download", option="--mnist")
     mnist_limit: int | None = _opt(
@@ -121,7 +132,7 @@ class FlowSettings:
     # Paths the flow derives from the settings.
     @property
     def bank(self) -> Path:
-        return Path(self.bank_path) if self.bank_path else Path(self.run_dir) / "bank.h5"
+        return Path(self.bank_path) if self.bank_path else default_bank(self.run_dir)
 
     @property
     def reader(self) -> Path:

@@ -8,7 +8,8 @@ number ``k`` and return paths and small metrics dicts, never models or arrays:
 everything heavy goes through files in the run directory (``flows.rundir``),
 which is also what makes a killed run resumable. Every task reports its own
 wall time as ``seconds``. ``store`` and ``report`` retry: the bank's writer lock
-and the Prefect API are the stages where a failure can be transient.
+and the Prefect API are the stages where a failure can be transient; a user's
+error (a path that is not a bank, an unwritable folder) is not retried.
 
 Logs of our packages (``hardmine.*``: the model's one line per epoch, ...) and
 Keras' own messages (absl) are forwarded to the task's Prefect run logger while
@@ -28,6 +29,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows import budget, report
+from flows.preflight import retry_unless_user_error
 from flows.rundir import RunDir, promote_copy
 from flows.select import select
 from flows.settings import FlowSettings
@@ -190,7 +192,8 @@ def _stage(path, images, labels, pred, probs, records, reader_p, ambiguous) -> N
     tmp.replace(path)
 
 
-@task(task_run_name="store-round-{k}", cache_policy=NONE, retries=3, retry_delay_seconds=2)
+@task(task_run_name="store-round-{k}", cache_policy=NONE, retries=3, retry_delay_seconds=2,
+      retry_condition_fn=retry_unless_user_error)
 def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
     """Append the staged digits to the bank under ``key=<run id>/round-<k>`` (a
     rerun of the round is a no-op, so resumed runs never duplicate cases)."""

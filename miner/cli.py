@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 import numpy as np
 
-from miner.config import HardmineError, require
+from miner.config import HardmineError, check_output, require, write_atomically
 from miner import generator
 
+COUNT_MAX = 1_000_000  # 784 MB of pixels, plus the drawing's working memory
 MONTAGE_MAX = 400  # digits a .png montage can show legibly
 MONTAGE_COLS = 10
 
@@ -50,7 +50,7 @@ WRITERS = {".npz": save_npz, ".png": save_montage}
 
 
 @click.command("generate")
-@click.option("--count", type=int, default=100, show_default=True, help="Number of digits to draw (>= 1).")
+@click.option("--count", type=int, default=100, show_default=True, help=f"Number of digits to draw (1..{COUNT_MAX}).")
 @click.option("--digits", default="0-9", show_default=True, help="Digits to draw, evenly: a range 0-9 or a list 3,5,8.")
 @click.option("--jitter", type=float, default=0.0, show_default=True, help="Jitter radius of every control point, grid pixels (>= 0).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random stream (0 .. 2**62-1); same seed, same digits.")
@@ -62,21 +62,15 @@ def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool 
     Writes .npz (images (N,28,28) uint8, labels, and the parameter columns jitter,
     brush, variant, seed, index, version, ink_out, ink) or a .png montage.
     """
-    path = Path(out)
-    require(count >= 1, f"generate: --count {count} must be at least 1")
-    writer = WRITERS.get(path.suffix.lower())
-    require(writer is not None, f"generate: --out {out} must end in .npz or .png")
+    require(1 <= count <= COUNT_MAX, f"generate: --count {count} must be in 1..{COUNT_MAX}")
+    path = check_output(out, "generate", tuple(WRITERS))
+    writer = WRITERS[path.suffix.lower()]
     require(writer is not save_montage or count <= MONTAGE_MAX,
             f"generate: a .png montage shows at most {MONTAGE_MAX} digits; use .npz for --count {count}")
-    parent = path.parent if str(path.parent) else Path(".")
-    require(parent.is_dir() and os.access(parent, os.W_OK), f"generate: cannot write {out}: {parent} is not a writable directory")
     chosen = parse_digits(digits)
     labels = np.asarray(chosen)[np.arange(count) % len(chosen)]
     cfg = generator.GeneratorConfig() if normalize is None else generator.GeneratorConfig(normalize=normalize)
     images, records = generator.generate(labels, jitter, seed, config=cfg)
-    try:
-        writer(path, images, records)
-    except OSError as exc:
-        raise HardmineError(f"generate: cannot write {out}: {exc.strerror or exc}") from None
+    write_atomically(path, lambda tmp: writer(tmp, images, records), "generate")
     click.echo(f"wrote {count} digits ({digits}, jitter {jitter:g}, seed {seed}) to {out}")
 

@@ -11,10 +11,14 @@ and the other packages' commands stay fast.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 
+from miner.config import check_output, require, write_atomically
+
+PER_CELL_MAX = 10_000  # 700,000 synthetic digits at the notebook's 7 radii
 MNIST_HELP = "MNIST: Keras .npz, IDX directory/files or Kaggle train.csv [default: $HARDMINE_MNIST, else Keras' download]"
 
 
@@ -46,14 +50,22 @@ def train(mnist, preset, epochs, bank, mix, balance, augment, batch_size, seed, 
     to stderr.
     """
     from miner.config import checked_replace
-    from model.cnn import get_preset
+    from model.cnn import check_model_file, get_preset
     from model.data import load_mnist
     from model.train import TrainConfig, train as run_training
 
+    # everything checked before MNIST is read or a step is trained
     cfg = checked_replace(TrainConfig(), {
-        "preset": preset, "epochs": epochs or get_preset(preset).epochs, "mix_fraction": mix,
+        "preset": preset, "epochs": get_preset(preset).epochs if epochs is None else epochs, "mix_fraction": mix,
         "balance": balance, "augment": augment, "batch_size": batch_size, "seed": seed, "lr": lr,
     }, "hardmine train")
+    check_output(out, "train", (".keras",), make_parents=True)
+    if init_model is not None:
+        check_model_file(init_model, "train: --init")
+    if bank is not None:
+        from store import check_bank
+        require(os.path.exists(bank), f"train: --bank {bank} does not exist; check the path or drop --bank")
+        check_bank(bank)
     data = load_mnist(mnist)
     result = run_training(cfg, data, out, bank_path=bank, init_model=init_model, log=_echo_err)
     click.echo(f"{result['model']}: best val_acc {result['val_acc']:.4f} at epoch "
@@ -75,12 +87,13 @@ def _report_lines(model_path: str, source: str, s: dict) -> list[str]:
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model_path", metavar="MODEL.keras")
 @click.option("--mnist", "mnist", default=None, type=click.Path(), help=MNIST_HELP)
 @click.option("--json", "as_json", is_flag=True, default=False, help="print the scores as one JSON object")
 @click.option("--synthetic/--no-synthetic", default=True, show_default=True,
               help="also score the fixed synthetic evaluation set (accuracy per jitter)")
-@click.option("--per-cell", default=50, show_default=True, type=int, help="synthetic digits per (digit, jitter) cell")
+@click.option("--per-cell", default=50, show_default=True, type=click.IntRange(1, PER_CELL_MAX),
+              help="synthetic digits per (digit, jitter) cell")
 @click.option("--robustness/--no-robustness", default=True, show_default=True,
               help="also score the real-digit robustness suite (MNIST test digits thickened, thinned, "
                    "scanned at low resolution, blurred, slanted, rotated, rescaled, moved, distorted)")
@@ -98,13 +111,17 @@ def evaluate(model_path, mnist, as_json, synthetic, per_cell, robustness, robust
     robustness suite and (when <stem>.history.json from training is next to
     the model) the learning curves.
     """
-    import keras
-
     from model import plots
+    from model.cnn import check_model_file, load_model
     from model.data import load_mnist
     from model.evaluate import evaluate as score
     from model.train import history_path
 
+    check_model_file(model_path, "evaluate")
+    stem = Path(model_path).stem
+    folder = Path(plots_dir) if plots_dir else Path(model_path).parent
+    if not no_plots:  # the plots are written last: their folder is checked first
+        check_output(folder / f"{stem}.confusion.png", "evaluate", make_parents=True)
     data = load_mnist(mnist)
     eval_set = None
     if synthetic:
@@ -116,11 +133,9 @@ def evaluate(model_path, mnist, as_json, synthetic, per_cell, robustness, robust
         from model import robustness as rob
         split = "test" if len(data.y_test) else "val"  # Kaggle's train.csv has no labelled test split
         suite = rob.for_split(data, split, robust_limit)
-    model = keras.saving.load_model(model_path)
+    model = load_model(model_path, "evaluate")
     scores = score(model, data, synthetic=eval_set, suite=suite)
     if not no_plots:
-        stem = Path(model_path).stem
-        folder = Path(plots_dir) if plots_dir else Path(model_path).parent
         written = [plots.confusion_png(scores["confusion"], folder / f"{stem}.confusion.png",
                                        title=f"MNIST {scores['class_split']}")]
         if "jitter_acc" in scores:
@@ -141,7 +156,7 @@ def evaluate(model_path, mnist, as_json, synthetic, per_cell, robustness, robust
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model_path", metavar="MODEL.keras")
 @click.option("--kaggle", "test_csv", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Kaggle Digit Recognizer test.csv (784 pixel columns, no label)")
 @click.option("--out", default="submission.csv", show_default=True, type=click.Path(dir_okay=False),
@@ -150,11 +165,17 @@ def predict(model_path, test_csv, out) -> None:
     """Predict Kaggle's test.csv with MODEL.keras and write a submission (ImageId,Label)."""
     import pandas as pd
 
+    from model.cnn import check_model_file, load_model
     from model.data import load_kaggle_test
     from model.evaluate import predict_proba
 
+    check_model_file(model_path, "predict")
+    check_output(out, "predict", (".csv",))
+    require(not (os.path.exists(out) and os.path.samefile(out, test_csv)),
+            f"predict: --out {out} is the --kaggle input; write the submission to another file")
     images = load_kaggle_test(test_csv)
-    labels = predict_proba(model_path, images).argmax(1)
-    pd.DataFrame({"ImageId": range(1, len(labels) + 1), "Label": labels}).to_csv(out, index=False)
+    labels = predict_proba(load_model(model_path, "predict"), images).argmax(1)
+    submission = pd.DataFrame({"ImageId": range(1, len(labels) + 1), "Label": labels})
+    write_atomically(out, lambda tmp: submission.to_csv(tmp, index=False), "predict")
     click.echo(f"wrote {len(labels)} predictions to {out}")
 

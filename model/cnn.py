@@ -21,6 +21,8 @@ no custom objects.
 from __future__ import annotations
 
 import math
+import os
+import zipfile
 from dataclasses import dataclass
 from typing import Callable
 
@@ -138,6 +140,41 @@ def compile_model(model: keras.Model, preset: str | Preset) -> keras.Model:
     p = get_preset(preset)
     model.compile(optimizer=keras.optimizers.Adam(p.lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    return model
+
+
+# A .keras file is a zip archive holding these (Keras 3's saving format).
+KERAS_ARCHIVE = ("config.json", "model.weights.h5")
+
+
+def check_model_file(path: str | os.PathLike, where: str) -> None:
+    """HardmineError unless ``path`` is a readable Keras 3 ``.keras`` archive:
+    cheap (no TensorFlow), so commands run it before any other work."""
+    how = "give a model saved by `hardmine train` (a .keras file)"
+    require(os.path.exists(path), f"{where}: model {path} does not exist; {how}")
+    require(os.path.isfile(path), f"{where}: model {path} is a directory, not a Keras model file; {how}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        names = set()
+    require(set(KERAS_ARCHIVE) <= names, f"{where}: {path} is not a Keras model file; {how}")
+
+
+def load_model(path: str | os.PathLike, where: str) -> keras.Model:
+    """The model at ``path``, checked to take (N, 28, 28, 1) pixels and return 10
+    probabilities; a file that does not load is one HardmineError line."""
+    check_model_file(path, where)
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as exc:  # a damaged archive fails in h5py, json or Keras: all the same to the user
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise HardmineError(f"{where}: cannot load the Keras model {path} ({reason}); "
+                            "give a model saved by `hardmine train`") from None
+    shapes = (tuple(model.input_shape[1:]), model.output_shape[-1]) if hasattr(model, "input_shape") else None
+    require(shapes == ((28, 28, 1), 10),
+            f"{where}: model {path} maps {shapes[0] if shapes else '?'} to {shapes[1] if shapes else '?'} "
+            "outputs; hardmine needs (28, 28, 1) pixels -> 10 digit probabilities")
     return model
 
 

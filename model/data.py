@@ -18,6 +18,8 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -102,8 +104,9 @@ def read_npz(path: Path) -> dict[str, Split]:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise HardmineError(f"{path}: not a readable .npz file ({exc}); {HOW_TO}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # damaged, truncated
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise HardmineError(f"{path}: not a readable .npz file ({reason}); {HOW_TO}") from None
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     require(not missing, f"{path}: missing arrays {', '.join(missing)}; expected Keras' mnist.npz layout")
     return {s: (arrays[f"x_{s}"], arrays[f"y_{s}"]) for s in ("train", "test")}

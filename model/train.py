@@ -25,11 +25,13 @@ import keras
 import numpy as np
 
 from miner.config import require
-from model.cnn import SCHEDULES, build_model, compile_model, get_preset
+from model.cnn import SCHEDULES, build_model, compile_model, get_preset, load_model
 from model.data import Mnist
 from model.pipeline import Augment, bank_size, steps_per_epoch, train_dataset
 
 LOGGER = logging.getLogger("hardmine.model")
+MAX_EPOCHS = 1000  # the strong preset needs 50; more is a typo, not a plan
+MAX_BATCH = 65536  # images per step; ~200 MB of float32 activations for the seed preset
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         get_preset(self.preset)  # unknown preset -> HardmineError naming the choices
-        require(self.epochs >= 1, f"TrainConfig: epochs={self.epochs} must be >= 1")
-        require(self.batch_size >= 2, f"TrainConfig: batch_size={self.batch_size} must be >= 2")
+        require(1 <= self.epochs <= MAX_EPOCHS, f"TrainConfig: epochs={self.epochs} must be in 1..{MAX_EPOCHS}")
+        require(2 <= self.batch_size <= MAX_BATCH,
+                f"TrainConfig: batch_size={self.batch_size} must be in 2..{MAX_BATCH}")
         require(0.0 <= self.mix_fraction < 1.0,
                 f"TrainConfig: mix_fraction={self.mix_fraction} must be in [0, 1) (share of each batch from the bank)")
-        require(self.seed >= 0, f"TrainConfig: seed={self.seed} must be >= 0")
+        require(0 <= self.seed < 2**32, f"TrainConfig: seed={self.seed} must be in 0..2**32-1")
         require(self.lr is None or 0 < self.lr <= 1, f"TrainConfig: lr={self.lr} must be in (0, 1]")
 
 
@@ -89,8 +92,7 @@ def _emitter(log: logging.Logger | Emit | None) -> Emit:
 def _start_model(cfg: TrainConfig, init_model: str | os.PathLike | None) -> keras.Model:
     if init_model is None:
         return build_model(cfg.preset)
-    require(os.path.isfile(init_model), f"train: init_model {init_model} does not exist; pass a saved .keras model")
-    model = keras.saving.load_model(init_model)
+    model = load_model(init_model, "train: init_model")
     return compile_model(model, cfg.preset)  # a fresh optimiser with the preset's learning rate
 
 

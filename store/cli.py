@@ -4,55 +4,31 @@
 
 Read-only commands (summary, list, show, montage, export, verify) never take
 the writer's lock, so they work while the service appends; ``review`` and
-``prune`` are writers. A bad argument, a
-missing file, a file that is not a bank or a newer schema prints one
-``error: ...`` line and exits 2 without writing anything; ``verify`` exits 1
-with its first finding when the bank is damaged.
+``prune`` are writers. A bad argument (made one line by the root command,
+flows/cli.py), a missing file, a file that is not a bank or a newer schema
+prints one ``error: ...`` line and exits 2 without writing anything; ``verify``
+exits 1 with its first finding when the bank is damaged.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 
 import click
 
-from miner.config import HardmineError
+from miner.config import HardmineError, check_output, check_writable_dir, write_atomically
 from store.bank import Bank
-from store.layout import disk_bytes
+from store.layout import disk_bytes, shard_dir
 from store.retention import POLICIES
 from store.review import GROUPS, NAMES, RELABELLED, parse_names
 from store.verify import verify_bank
 from store import render, transfer
 
 
-class OneLineUsageError(click.UsageError):
-    """A usage error shown as the single line ``error: <message>`` (exit 2)."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
-
-
-class OneLineCommand(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise OneLineUsageError(f"hardmine bank {self.name}: {exc.format_message()}", ctx) from None
-
-
-class OneLineGroup(click.Group):
-    command_class = OneLineCommand
-
-    def resolve_command(self, ctx: click.Context, args: list[str]):
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as exc:
-            raise OneLineUsageError(f"hardmine bank: {exc.format_message()}", ctx) from None
-
-
-@click.group(cls=OneLineGroup)
+@click.group()
 def bank() -> None:
     """Inspect and maintain the HDF5 hard-case bank (docs/store.md)."""
 
@@ -78,6 +54,23 @@ STATUS_HELP = (f"Only cases of these review statuses, comma-separated: {', '.joi
                f"{' / '.join(GROUPS)} (trainable = {', '.join(GROUPS['trainable'])})")
 
 
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number of pixels", ctx, param)
+    return value
+
+
+def _writable_bank(bank_path: str, what: str) -> None:
+    """A writer creates files next to the bank (lock, temporary main file, shards):
+    refuse before taking the lock where it could not."""
+    folder = os.path.dirname(os.path.abspath(bank_path))
+    if os.path.isdir(folder):
+        check_writable_dir(folder, f"{what} {bank_path}")
+    shards = shard_dir(bank_path)
+    if os.path.isdir(shards):
+        check_writable_dir(shards, f"{what} {bank_path}")
+
+
 def case_filters(status_default: str | None = "all"):
     """--label/--pred/--round/--min-jitter/--max-jitter/--status/--sort/--limit, shared by
     list, montage, export and review; ``status_default`` is the --status a command starts from
@@ -89,8 +82,10 @@ def case_filters(status_default: str | None = "all"):
         click.option("--pred", type=click.IntRange(-1, 9), default=None,
                      help="Only this predicted label, -1 for unknown (imported) [default: all]."),
         click.option("--round", "round_", type=int, default=None, help="Only this round, -1 for imported [default: all]."),
-        click.option("--min-jitter", type=float, default=None, help="Only jitter >= this, pixels [default: no bound]."),
-        click.option("--max-jitter", type=float, default=None, help="Only jitter <= this, pixels [default: no bound]."),
+        click.option("--min-jitter", type=float, default=None, callback=_finite,
+                     help="Only jitter >= this, pixels [default: no bound]."),
+        click.option("--max-jitter", type=float, default=None, callback=_finite,
+                     help="Only jitter <= this, pixels [default: no bound]."),
         click.option("--status", type=StatusList(), default=status_default, show_default=status_default is not None,
                      help=STATUS_HELP + ("." if status_default is not None else " [default: all].")),
         click.option("--sort", type=click.Choice(list(render.SORTS)), default="id", show_default=True,
@@ -165,10 +160,12 @@ def list_cases(bank_path: str, fmt: str, **filters) -> None:
 
 @bank.command()
 @BANK
-@click.argument("case_id", metavar="ID", type=int)
+@click.argument("case_id", metavar="ID", type=click.IntRange(0, 2**63 - 1))
 @click.option("--png", type=click.Path(dir_okay=False), default=None, help="Also save the digit as a PNG [default: no].")
 def show(bank_path: str, case_id: int, png: str | None) -> None:
     """Metadata of one case and its digit drawn in the terminal."""
+    if png:
+        check_output(png, "show", (".png",))
     with Bank.open(bank_path) as b:
         df = b.table()
         rows = df[df["id"] == case_id]
@@ -177,7 +174,7 @@ def show(bank_path: str, case_id: int, png: str | None) -> None:
         image = b.images([case_id])[0]
     click.echo(render.case_text(next(rows.itertuples()), image))
     if png:
-        render.save_png(image, png)
+        write_atomically(png, lambda tmp: render.save_png(image, str(tmp)), "show")
 
 
 @bank.command()
@@ -187,13 +184,14 @@ def show(bank_path: str, case_id: int, png: str | None) -> None:
 @click.option("--cols", type=click.IntRange(1, 32), default=8, show_default=True, help="Images per row.")
 def montage(bank_path: str, out: str, cols: int, **filters) -> None:
     """A grid of cases captioned "true -> predicted (probability)" (64 at most unless --limit)."""
+    check_output(out, "montage", (".png",))
     filters["limit"] = filters["limit"] or 64
     df = _selected(bank_path, **filters)
     if not len(df):
         raise HardmineError(f"montage: no case of {bank_path} matches the filters; see `hardmine bank summary`")
     with Bank.open(bank_path) as b:
         images = b.images(df["id"].to_numpy())
-    render.montage(df, images, out, cols)
+    write_atomically(out, lambda tmp: render.montage(df, images, str(tmp), cols), "montage")
     click.echo(f"wrote {len(df)} cases to {out}")
 
 
@@ -210,8 +208,13 @@ def export(bank_path: str, out: str, **filters) -> None:
     label). Only trainable cases are written unless --status says otherwise
     (--status all writes every case; the .npz then carries each case's status)."""
     transfer.check_out(bank_path, out)  # before reading anything: the bank's own files are never a target
+    check_output(out, "export", transfer.FORMATS)
     ids = _selected(bank_path, **filters)["id"].to_numpy()
-    n = transfer.export_cases(bank_path, ids, out)
+    try:
+        n = transfer.export_cases(bank_path, ids, out)
+    except OSError as exc:  # a full disk, a vanished folder; export_cases leaves nothing at --out
+        reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise HardmineError(f"export {bank_path} to {out} failed ({reason}); nothing was written to {out}") from None
     click.echo(f"exported {n} cases to {out}")
 
 
@@ -225,6 +228,7 @@ def import_cases(bank_path: str, source: str, key: str | None, model_id: str) ->
     """Add real hard cases (e.g. production errors), marked source=imported, round -1.
     Creates the bank if it does not exist."""
     cases = transfer.read_cases(source)  # everything checked before the bank is touched
+    _writable_bank(bank_path, "import: cannot write bank")
     key = key or transfer.import_key(source)
     with Bank.open(bank_path, "a") as b:
         before = len(b)
@@ -257,6 +261,7 @@ def verify(bank_path: str) -> None:
 def prune(bank_path: str, keep: int, policy: str) -> None:
     """Cap the bank at --keep cases; rewrites only the shards that lose cases."""
     _must_exist(bank_path)
+    _writable_bank(bank_path, "prune: cannot rewrite bank")
     with Bank.open(bank_path, "a") as b:
         before = len(b)
         removed = b.prune(keep, policy)

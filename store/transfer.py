@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -118,7 +120,7 @@ def read_cases(path: str) -> dict[str, np.ndarray]:
         raise HardmineError(f"import: {path} does not exist; check the --from path")
     try:
         cases = _read_csv(path) if ext == ".csv" else _read_npz(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # damaged, truncated
         if isinstance(exc, HardmineError):
             raise
         raise HardmineError(f"import {path}: cannot read it ({str(exc).splitlines()[0][:120]})") from None
@@ -136,7 +138,8 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
         labels = np.concatenate([_labels(z[y], path) for _, y in pairs])
         out = {"images": images, "labels": labels}
         if pairs == list(NPZ_LAYOUTS[0]) and "pred" in z and "probs" in z:
-            out["pred"], out["probs"] = z["pred"].astype(np.int8), z["probs"].astype(np.float32)
+            out["pred"] = _pred(z["pred"], len(labels), path)
+            out["probs"] = _probs(z["probs"], out["pred"], path)
     if len(out["images"]) != len(out["labels"]):
         raise HardmineError(f"import {path}: {len(out['images'])} images but {len(out['labels'])} labels")
     return out
@@ -184,6 +187,30 @@ def _labels(y: np.ndarray, path: str) -> np.ndarray:
     if y.size and (np.any(y != np.rint(y)) or y.min() < 0 or y.max() > 9):
         raise HardmineError(f"import {path}: labels must be digits 0..9")
     return y.astype(np.uint8)
+
+
+def _pred(p: np.ndarray, n: int, path: str) -> np.ndarray:
+    """Predicted digits: (N,) integers in 0..9, or -1 for unknown; a float like 2.7 is refused, not truncated."""
+    if p.shape != (n,) or not np.issubdtype(p.dtype, np.number):
+        raise HardmineError(f"import {path}: pred has shape {p.shape} and dtype {p.dtype}; expected ({n},) digits")
+    if p.size and (not np.all(np.isfinite(p)) or np.any(p != np.rint(p)) or p.min() < -1 or p.max() > 9):
+        raise HardmineError(f"import {path}: pred must be whole digits 0..9 (or -1 for unknown)")
+    return p.astype(np.int8)
+
+
+def _probs(p: np.ndarray, pred: np.ndarray, path: str) -> np.ndarray:
+    """Class probabilities: (N, 10) numbers in [0, 1]. A case of unknown prediction
+    (pred -1, as our export writes imported cases) may carry a row of NaN; any
+    other NaN, an inf or a negative is refused."""
+    n = len(pred)
+    if p.shape != (n, 10) or not np.issubdtype(p.dtype, np.number):
+        raise HardmineError(f"import {path}: probs has shape {p.shape} and dtype {p.dtype}; expected ({n}, 10)")
+    unknown = (pred < 0) & np.all(np.isnan(p), axis=1)
+    rows = p[~unknown]
+    if rows.size and (not np.all(np.isfinite(rows)) or rows.min() < 0 or rows.max() > 1):
+        raise HardmineError(f"import {path}: probs must be probabilities in [0, 1]; found NaN, inf or values "
+                            "outside [0, 1] (only a case with pred -1 may have a row of NaN)")
+    return p.astype(np.float32)
 
 
 def import_key(path: str) -> str:

@@ -84,3 +84,75 @@ def test_prefect_yaml_describes_the_served_deployment():
     assert deployment["parameters"] == NIGHTLY_PARAMS
     assert deployment["work_pool"]["name"] == "hardmine"
     make_settings(deployment["parameters"])  # valid flow parameters
+
+
+# ---------------------------------------------------------------- bank follows run_dir; preflight; retries
+
+@pytest.mark.parametrize("run_dir, bank", [
+    ("runs/try", "runs/try/bank.h5"),
+    ("runs/nightly/{date}", "runs/nightly/bank.h5"),  # the nights share one bank next to their directories
+    ("/tmp/x/{date}/sub", "/tmp/x/bank.h5"),
+    ("{date}", "bank.h5"),
+])
+def test_the_bank_follows_run_dir_unless_given(run_dir, bank):
+    from flows.settings import default_bank
+    assert default_bank(run_dir) == Path(bank)
+    assert make_settings({"run_dir": run_dir}).bank == Path(bank)
+    assert make_settings({"run_dir": run_dir, "bank_path": "/elsewhere/b.h5"}).bank == Path("/elsewhere/b.h5")
+
+
+def test_the_nightly_deployment_leaves_the_bank_to_run_dir():
+    """A user who triggers the deployment with their own run_dir keeps the bank there, not in runs/nightly."""
+    assert "bank_path" not in NIGHTLY_PARAMS
+    assert make_settings(NIGHTLY_PARAMS).bank == Path("runs/nightly/bank.h5")
+    assert make_settings({**NIGHTLY_PARAMS, "run_dir": "/tmp/try"}).bank == Path("/tmp/try/bank.h5")
+
+
+def _tiny_mnist(path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 256, (100, 28, 28), np.uint8), y_train=np.arange(100) % 10,
+             x_test=rng.integers(0, 256, (20, 28, 28), np.uint8), y_test=np.arange(20) % 10)
+    return str(path)
+
+
+def test_preflight_creates_the_run_dir_and_the_banks_folder(tmp_path):
+    from datetime import datetime, timezone
+    from flows.preflight import preflight
+    s = make_settings({"run_dir": str(tmp_path / "nights" / "{date}"), "mnist_path": _tiny_mnist(tmp_path / "m.npz")})
+    seen = preflight(s, when=datetime(2026, 1, 2, tzinfo=timezone.utc))
+    assert seen.run_dir == str(tmp_path / "nights" / "2026-01-02") and Path(seen.run_dir).is_dir()
+    assert seen.bank == tmp_path / "nights" / "bank.h5" and not seen.bank.exists()  # its folder, not a bank
+
+
+def test_a_users_error_in_a_task_is_not_retried():
+    """The retry_condition_fn for tasks that retry (store_round, report_round): Prefect's engine
+    calls it with Failed(data=<the exception>)."""
+    from prefect.states import Failed
+    from flows.preflight import retry_unless_user_error
+    from miner.config import TransientError
+
+    def retried(exc):
+        return retry_unless_user_error(None, None, Failed(data=exc))
+    assert not retried(HardmineError("bank runs/x/bank.h5: directory runs/x does not exist; create it first"))
+    assert retried(TransientError("bank b.h5 is being written by another process; wait for it to finish"))
+    assert retried(OSError(5, "Input/output error"))
+    assert retried(TimeoutError("the Prefect API did not answer"))
+
+
+def test_prefects_console_shows_no_traceback_for_a_users_error():
+    """A HardmineError met mid-run (after preflight) is logged by Prefect as one line, not a traceback."""
+    import logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+    import flows.mine_and_retrain  # noqa: F401  (importing the flow sets up Prefect's logging, as in `hardmine run`)
+    from flows.run_cli import quiet_user_tracebacks
+    quiet_user_tracebacks()
+    (console,) = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    for exc, kept in ((HardmineError("bank b.h5: disk full; free some space"), False), (OSError("boom"), True)):
+        try:
+            raise exc
+        except type(exc):
+            record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "failed", None,
+                                       __import__("sys").exc_info())
+        assert console.filter(record)
+        assert (record.exc_info is not None) == kept

@@ -42,7 +42,7 @@ def test_digit_ranges_spread_labels_evenly(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--count", "0"], "error: generate: --count 0 must be at least 1\n"),
+    (["--count", "0"], "error: generate: --count 0 must be in 1..1000000\n"),
     (["--digits", "3,12"], "error: generate: --digits '3,12' must name digits 0..9 (like 0-9 or 3,5,8)\n"),
     (["--digits", "x"], "error: generate: --digits 'x' must look like 0-9 or 3,5,8\n"),
     (["--jitter", "-1"], "error: generate: jitter must be >= 0 grid pixels, got -1.0\n"),
@@ -58,11 +58,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
 
 def test_bad_output_paths_exit_2(tmp_path):
     res = run("--out", str(tmp_path / "x.txt"))
-    assert res.exit_code == 2 and res.output == f"error: generate: --out {tmp_path / 'x.txt'} must end in .npz or .png\n"
+    assert res.exit_code == 2 and res.output == f"error: generate: cannot write {tmp_path / 'x.txt'}: it must end in .npz or .png\n"
     missing = tmp_path / "nope" / "x.npz"
     res = run("--out", str(missing))
     assert res.exit_code == 2
-    assert res.output == f"error: generate: cannot write {missing}: {missing.parent} is not a writable directory\n"
+    assert res.output == f"error: generate: cannot write {missing}: folder {missing.parent} does not exist; create it first\n"
     res = run("--count", "401", "--out", str(tmp_path / "big.png"))
     assert res.exit_code == 2 and "at most 400 digits" in res.output
 
@@ -71,11 +71,11 @@ def test_unwritable_output_exits_2(tmp_path):
     clash = tmp_path / "taken.npz"
     clash.mkdir()  # a directory where the file should go
     res = run("--count", "3", "--out", str(clash))
-    assert res.exit_code == 2 and res.output == f"error: generate: cannot write {clash}: Is a directory\n"
+    assert res.exit_code == 2 and res.output == f"error: generate: cannot write {clash}: it is a directory; give a file name\n"
     blocker = tmp_path / "file"
     blocker.write_text("")
     res = run("--out", str(blocker / "x.png"))
-    assert res.exit_code == 2 and res.output == f"error: generate: cannot write {blocker / 'x.png'}: {blocker} is not a writable directory\n"
+    assert res.exit_code == 2 and res.output == f"error: generate: cannot write {blocker / 'x.png'}: {blocker} is a file, not a folder\n"
 
 
 def test_help_lists_every_option():

@@ -187,7 +187,7 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--preset", "big"], "error: unknown model preset 'big'; choose one of seed, strong\n"),
     (["--mix", "1.5"], "error: TrainConfig: mix_fraction=1.5 must be in [0, 1) (share of each batch from the bank)\n"),
-    (["--out", "m.h5"], "error: train: output m.h5 must end in .keras\n"),
+    (["--out", "m.h5"], "error: train: cannot write m.h5: it must end in .keras\n"),
     (["--lr", "0"], "error: TrainConfig: lr=0.0 must be in (0, 1]\n"),
 ])
 def test_cli_train_refuses_bad_settings(tiny_mnist, args, message):
