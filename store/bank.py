@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from miner.config import HardmineError, checked_replace
+from miner.config import HardmineError, TransientError, checked_replace
 from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir, shard_files,
                           write_manifest)
 from store.retention import POLICIES, keep_ids
@@ -299,7 +299,7 @@ def writer_lock(path: str) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise HardmineError(
+        raise TransientError(  # the one bank error that waiting can fix: the flow's store task retries it
             f"bank {path} is being written by another process (lock {lock_path(path)} is held); wait for it to finish"
         ) from None
     return fd
