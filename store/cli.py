@@ -306,6 +306,12 @@ def review(bank_path: str, accept: bool, reject: bool, quarantine: bool, relabel
                             "--min-jitter, --max-jitter, --status, --limit); --status all reviews every case")
     status = RELABELLED if relabel is not None else next(REVIEW_FLAGS[f] for f, on in flags.items() if on)
     _must_exist(bank_path)
+    _writable_bank(bank_path, "review: cannot write bank")
+    if ids:  # a refused review takes no lock and leaves no lock file: check the ids read-only first
+        with Bank.open(bank_path) as b:
+            missing = sorted(set(ids) - set(b.table()["id"]))
+        if missing:
+            raise HardmineError(f"bank {bank_path}: no case with id {missing[0]}; list ids with `hardmine bank list`")
     with Bank.open(bank_path, "a") as b:  # choose under the writer's lock: what is counted is what is reviewed
         df = b.table()
         chosen = df[df["id"].isin(ids)] if ids else _select(df, **filters)
