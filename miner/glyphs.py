@@ -56,6 +56,21 @@ class Style:
     points: tuple[Point, ...]
     strokes: tuple[Stroke, ...]
     options: tuple[Option, ...] = ()
+    slant: tuple[float, float] = (-0.25, 0.55)  # realistic rendering: shear range, columns per row going up
+
+
+@dataclass(frozen=True)
+class Realism:
+    """How the realistic (MNIST-like) rendering differs from the notebook's; measured in bench/realism.py."""
+
+    brush_scale: float = 0.75  # pen width = the style's brush x this, before fitting the box
+    pressure: float = 0.7  # pen pressure at each stroke end is U(pressure, 1), linear along the Bezier parameter
+    box: float = 20.0  # the pen's ink extent is scaled (aspect kept) to fit this square, grid px, as MNIST's 20x20
+    peak: float = 253.0 / 255.0  # full ink; MNIST's anti-aliased cores peak at 252-253, rarely 255
+    edge: float = 3.0  # pen edge sharpness (kernel.profile): solid to 2/3 of the radius; the notebook's is 1
+
+
+REALISM = Realism()
 
 
 def support(name: str, a: str, b: str, div: float, when: str | None = None) -> Point:
@@ -143,17 +158,18 @@ class Table(NamedTuple):
     """Flat arrays of the compiled glyph table (what the numba kernel reads)."""
 
     label_styles: np.ndarray  # (10, 2) int64: first style index, style count
-    style: np.ndarray  # (S, 4) float64: cumulative form weight, brush lo, brush hi, first option index
+    style: np.ndarray  # (S, 6) float64: cumulative form weight, brush lo, brush hi, first option index, slant lo, hi
     style_ranges: np.ndarray  # (S, 4) int64: point start/end, stroke start/end
     option: np.ndarray  # (O, 2) float64: probability, required option index within style (-1 none)
     style_options: np.ndarray  # (S,) int64: option count
     point: np.ndarray  # (P, 4) float64: at row, at col, jitter multiplier, chord div (0 = none)
     point_refs: np.ndarray  # (P, 6) int64: near a, near b (-1), chord p, chord q (-1), when option (-1), pad
     stroke: np.ndarray  # (K, 6) int64: n points, 4 point indices (-1), when option (-1)
+    realism: np.ndarray  # (5,) float64: the Realism fields in order
     # point, option and stroke references are local to their style (point 0 = the style's first)
 
 
-def compile_table(styles: tuple[Style, ...] = STYLES) -> Table:
+def compile_table(styles: tuple[Style, ...] = STYLES, realism: Realism = REALISM) -> Table:
     """Check the table and flatten it; point/stroke indices are global."""
     styles = tuple(sorted(styles, key=lambda s: s.label))  # stable: keeps form order per digit
     label_styles = np.zeros((10, 2), np.int64)
@@ -170,7 +186,7 @@ def compile_table(styles: tuple[Style, ...] = STYLES) -> Table:
             opt_index = {o.name: k for k, o in enumerate(s.options)}
             if len(s.options) > MAX_OPTIONS:
                 raise ValueError(f"glyph {label}/{s.form}: more than {MAX_OPTIONS} options")
-            style.append((cum, s.brush[0], s.brush[1], len(option)))
+            style.append((cum, s.brush[0], s.brush[1], len(option), s.slant[0], s.slant[1]))
             for o in s.options:
                 option.append((o.p, opt_index[o.requires] if o.requires else -1))
             n_opts.append(len(s.options))
@@ -197,7 +213,9 @@ def compile_table(styles: tuple[Style, ...] = STYLES) -> Table:
             ranges.append((p0, len(point), k0, len(stroke)))
     return Table(label_styles, np.array(style, np.float64), np.array(ranges, np.int64),
                  np.array(option or [(0.0, -1)], np.float64).reshape(-1, 2), np.array(n_opts, np.int64),
-                 np.array(point, np.float64), np.array(refs, np.int64), np.array(stroke, np.int64))
+                 np.array(point, np.float64), np.array(refs, np.int64), np.array(stroke, np.int64),
+                 np.array([realism.brush_scale, realism.pressure, realism.box, realism.peak, realism.edge],
+                          np.float64))
 
 
 def variants(label: int, styles: tuple[Style, ...] = STYLES) -> list[tuple[int, str]]:
