@@ -26,7 +26,8 @@ by the style's slant, the pen width varies linearly along each stroke's Bezier
 parameter between two drawn pressures, the pen's ink extent is scaled (aspect
 kept, pen width too) to fit ``Realism.box`` grid pixels, and after the 10x
 downscale the image is shifted by whole pixels to bring its centre of mass
-nearest to (14, 14) and multiplied by ``Realism.peak``. The profile depends on
+nearest to (14, 14) and each pixel (r, c) multiplied by ``U(Realism.grain, 1)``
+(slot GRAIN_SLOT0 + 28 r + c). The profile depends on
 distance / width only, so the nearest-pen trick still holds with distances
 measured in units of each position's width (``splat``'s ``sp``, ``sq``).
 """
@@ -43,7 +44,7 @@ MARGIN = 28  # grid pixels of outer window around the frame where ink_out is mea
 CHUNK = 64  # digits per parallel work item (scratch buffers are reused within one)
 STEPS_PER_LENGTH = np.array([0.0, 0.0, 1.0, 1.5, 1.7])  # by number of control points: line, quad, cubic
 POINT_SLOT0, POINT_SLOTS, OPTION_SLOT0 = 8, 3, 2
-SLANT_SLOT, PRESSURE_SLOT0 = 6, 1 << 20  # pressure slots far above any point's
+SLANT_SLOT, PRESSURE_SLOT0, GRAIN_SLOT0 = 6, 1 << 20, 1 << 21  # pressure, grain slots far above any point's
 CENTRE = 14.0  # mean centre of mass of MNIST training digits (row and col, measured: 14.00, 14.01)
 BOX = 20.0  # MNIST fits each digit's ink in a 20x20 box
 
@@ -161,7 +162,8 @@ def place(ls, style, ranges, option, n_opts, point, refs, label, jitter, key, fo
         p, slot = p0 + j, POINT_SLOT0 + POINT_SLOTS * j
         if refs[p, 4] >= 0 and not on[refs[p, 4]]:
             continue
-        x, y, a, b = point[p, 0] * ZOOM, point[p, 1] * ZOOM, refs[p, 0], refs[p, 1]
+        at = 4 if slanted else 0  # the realistic rendering's own positions, where the table gives them
+        x, y, a, b = point[p, at] * ZOOM, point[p, at + 1] * ZOOM, refs[p, 0], refs[p, 1]
         if a >= 0 and b >= 0:
             x, y = x + 0.5 * (pts[a, 0] + pts[b, 0]), y + 0.5 * (pts[a, 1] + pts[b, 1])
         elif a >= 0:
@@ -366,7 +368,9 @@ def render(ls, style, ranges, option, n_opts, point, refs, stroke, realism,
                 img[:] = norm
             if realistic:
                 centre_by_mass(img, norm)
-                img[:] = norm * realism[3]
+                for r in range(28):
+                    for c in range(28):
+                        img[r, c] = norm[r, c] * (realism[3] + (1.0 - realism[3]) * uniform(key, GRAIN_SLOT0 + 28 * r + c))
             for r in range(28):
                 for c in range(28):
                     images[i, r, c] = np.uint8(min(255.0, img[r, c] * 255.0 + 0.5))

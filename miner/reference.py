@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from miner.glyphs import FORM_SHIFT, REALISM, STYLES, Style
-from miner.kernel import (CENTRE, MARGIN, OPTION_SLOT0, POINT_SLOT0, POINT_SLOTS, PRESSURE_SLOT0, SLANT_SLOT,
-                          STEPS_PER_LENGTH, ZOOM)
+from miner.kernel import (CENTRE, GRAIN_SLOT0, MARGIN, OPTION_SLOT0, POINT_SLOT0, POINT_SLOTS, PRESSURE_SLOT0,
+                          SLANT_SLOT, STEPS_PER_LENGTH, ZOOM)
 
 MASK = (1 << 64) - 1
 
@@ -68,7 +68,8 @@ def place(label: int, jitter: float, seed: int, index: int, forced: int = -1, re
         if pt.when and not on[pt.when]:
             continue
         slot = POINT_SLOT0 + POINT_SLOTS * j
-        x, y = pt.at[0] * ZOOM, pt.at[1] * ZOOM
+        at = pt.realistic if realistic and pt.realistic else pt.at
+        x, y = at[0] * ZOOM, at[1] * ZOOM
         if pt.near:
             x += sum(pts[n][0] for n in pt.near) / len(pt.near)
             y += sum(pts[n][1] for n in pt.near) / len(pt.near)
@@ -166,7 +167,9 @@ def draw(label: int, jitter: float, seed: int, index: int, forced: int = -1, rea
     total = cells.sum()
     ink_out = (total - frame.sum()) / total if total > 0 else 1.0
     if realistic:
-        frame = centre_by_mass(frame) * REALISM.peak
+        key = mix64(mix64(seed) ^ index)
+        grain = [REALISM.grain + (1 - REALISM.grain) * uniform(key, GRAIN_SLOT0 + k) for k in range(28 * 28)]
+        frame = centre_by_mass(frame) * np.array(grain).reshape(28, 28)
     image = np.minimum(255.0, frame * 255.0 + 0.5).astype(np.uint8)
     return image, brush / ZOOM, variant, ink_out
 
