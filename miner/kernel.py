@@ -26,7 +26,7 @@ by the style's slant, the pen width varies linearly along each stroke's Bezier
 parameter between two drawn pressures, the pen's ink extent is scaled (aspect
 kept, pen width too) to fit ``Realism.box`` grid pixels, and after the 10x
 downscale the image is shifted by whole pixels to bring its centre of mass
-nearest to (14, 14) and each pixel (r, c) multiplied by ``U(Realism.grain, 1)``
+nearest to (14, 14) and each pixel (r, c) multiplied by ``U(*Realism.grain)``
 (slot GRAIN_SLOT0 + 28 r + c). The profile depends on
 distance / width only, so the nearest-pen trick still holds with distances
 measured in units of each position's width (``splat``'s ``sp``, ``sq``).
@@ -359,7 +359,7 @@ def render(ls, style, ranges, option, n_opts, point, refs, stroke, realism,
                         ctrl[q, 0], ctrl[q, 1] = pts[stroke[k, 1 + q], 0], pts[stroke[k, 1 + q], 1]
                     crossed = walk(ctrl, stroke[k, 0], 0.25 * brush * brush, press[k - k0, 0], press[k - k0, 1],
                                    inner, outer, crossed)
-            edge = realism[4] if realistic else 1.0
+            edge = realism[5] if realistic else 1.0
             ink_in = cell_sum(inner, brush, edge, 0, 28, 0, 28, img)
             out_mass = outside_mass(outer, brush, edge) if crossed else 0.0
             ink_out[i] = out_mass / (ink_in + out_mass) if ink_in + out_mass > 0.0 else 1.0
@@ -370,7 +370,8 @@ def render(ls, style, ranges, option, n_opts, point, refs, stroke, realism,
                 centre_by_mass(img, norm)
                 for r in range(28):
                     for c in range(28):
-                        img[r, c] = norm[r, c] * (realism[3] + (1.0 - realism[3]) * uniform(key, GRAIN_SLOT0 + 28 * r + c))
+                        u = uniform(key, GRAIN_SLOT0 + 28 * r + c)
+                        img[r, c] = norm[r, c] * (realism[3] + (realism[4] - realism[3]) * u)
             for r in range(28):
                 for c in range(28):
                     images[i, r, c] = np.uint8(min(255.0, img[r, c] * 255.0 + 0.5))

@@ -168,7 +168,8 @@ def draw(label: int, jitter: float, seed: int, index: int, forced: int = -1, rea
     ink_out = (total - frame.sum()) / total if total > 0 else 1.0
     if realistic:
         key = mix64(mix64(seed) ^ index)
-        grain = [REALISM.grain + (1 - REALISM.grain) * uniform(key, GRAIN_SLOT0 + k) for k in range(28 * 28)]
+        lo, hi = REALISM.grain
+        grain = [lo + (hi - lo) * uniform(key, GRAIN_SLOT0 + k) for k in range(28 * 28)]
         frame = centre_by_mass(frame) * np.array(grain).reshape(28, 28)
     image = np.minimum(255.0, frame * 255.0 + 0.5).astype(np.uint8)
     return image, brush / ZOOM, variant, ink_out
