@@ -27,7 +27,7 @@ EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radi
 # `variant` so any store that keeps the contract fields can regenerate either kind
 NORMALIZED = 0x80
 # variant bit of the realistic rendering (slant, pen pressure, 20x20 fit of the strokes, whole-pixel
-# centring by mass, MNIST's peak; miner.kernel): version-1 records without it redraw as before
+# centring by mass, sharper pen, pixel grain; miner.kernel): version-1 records without it redraw as before
 REALISTIC = 0x40
 RENDER_BITS = NORMALIZED | REALISTIC  # variant bits that choose the rendering, not the glyph
 
