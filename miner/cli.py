@@ -55,8 +55,12 @@ WRITERS = {".npz": save_npz, ".png": save_montage}
 @click.option("--jitter", type=float, default=0.0, show_default=True, help="Jitter radius of every control point, grid pixels (>= 0).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random stream (0 .. 2**62-1); same seed, same digits.")
 @click.option("--normalize/--raw", default=None, help="MNIST-style 20x20 box + centre of mass, or raw strokes [default: the generator's].")
+@click.option("--realistic/--notebook-pen", default=None,
+              help="MNIST-like rendering (slant, pen pressure, 20x20 fit, centring by mass), or the notebook's pen "
+                   "[default: the generator's].")
 @click.option("--out", "out", required=True, help="Output file: .npz (arrays) or .png (labelled montage).")
-def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool | None, out: str) -> None:
+def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool | None, realistic: bool | None,
+             out: str) -> None:
     """Draw synthetic pen-stroke digits, labels spread evenly over --digits.
 
     Writes .npz (images (N,28,28) uint8, labels, and the parameter columns jitter,
@@ -69,7 +73,8 @@ def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool 
             f"generate: a .png montage shows at most {MONTAGE_MAX} digits; use .npz for --count {count}")
     chosen = parse_digits(digits)
     labels = np.asarray(chosen)[np.arange(count) % len(chosen)]
-    cfg = generator.GeneratorConfig() if normalize is None else generator.GeneratorConfig(normalize=normalize)
+    chosen_render = {k: v for k, v in (("normalize", normalize), ("realistic", realistic)) if v is not None}
+    cfg = generator.GeneratorConfig(**chosen_render)
     images, records = generator.generate(labels, jitter, seed, config=cfg)
     write_atomically(path, lambda tmp: writer(tmp, images, records), "generate")
     click.echo(f"wrote {count} digits ({digits}, jitter {jitter:g}, seed {seed}) to {out}")

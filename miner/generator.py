@@ -26,12 +26,16 @@ EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radi
 # variant bit of MNIST-style normalised images (20x20 box, centre of mass at 14, 14): kept in
 # `variant` so any store that keeps the contract fields can regenerate either kind
 NORMALIZED = 0x80
+# variant bit of the realistic rendering (slant, pen pressure, 20x20 fit of the strokes, whole-pixel
+# centring by mass, sharper pen, pixel grain; miner.kernel): version-1 records without it redraw as before
+REALISTIC = 0x40
+RENDER_BITS = NORMALIZED | REALISTIC  # variant bits that choose the rendering, not the glyph
 
 RECORD_DTYPE = np.dtype([
     ("label", "u1"),  # digit 0..9
     ("jitter", "f4"),  # jitter radius, grid pixels
     ("brush", "f4"),  # pen width, grid pixels
-    ("variant", "u2"),  # form index << 8 | NORMALIZED (0x80) if normalised | option bits
+    ("variant", "u2"),  # form index << 8 | NORMALIZED (0x80) | REALISTIC (0x40) | option bits
     ("seed", "u8"),
     ("index", "u8"),  # image index within the seed's stream
     ("version", "u2"),  # GENERATOR_VERSION that drew it
@@ -42,7 +46,8 @@ RECORD_DTYPE = np.dtype([
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    normalize: bool = False  # MNIST-style normalisation; raw wins on recognition (docs/miner.md)
+    normalize: bool = False  # MNIST-style normalisation of the image; raw wins on recognition (docs/miner.md)
+    realistic: bool = False  # MNIST-like rendering (REALISTIC); measured in bench/realism.py (docs/miner.md)
     max_jitter: float = 14.0  # grid px; beyond half the frame nearly all ink leaves it
     max_ink_out: float = 0.02  # is_valid: largest fraction of ink allowed outside the frame
     min_ink: float = 15.0  # is_valid: smallest ink mass (sum/255); the faintest MNIST training digit has 19.9
@@ -51,6 +56,9 @@ class GeneratorConfig:
         require(0.0 <= self.max_jitter <= 28.0, f"GeneratorConfig: max_jitter={self.max_jitter} must be in 0..28 grid pixels")
         require(0.0 <= self.max_ink_out <= 1.0, f"GeneratorConfig: max_ink_out={self.max_ink_out} must be in 0..1")
         require(self.min_ink >= 0.0, f"GeneratorConfig: min_ink={self.min_ink} must be >= 0")
+        require(not (self.normalize and self.realistic),
+                "GeneratorConfig: normalize and realistic both set; the realistic rendering fits and centres "
+                "the digit itself, choose one")
 
 
 def _labels(labels) -> np.ndarray:
@@ -88,7 +96,7 @@ def _variants(variants, labels: np.ndarray) -> np.ndarray:
     for d in range(10):
         legal[d, [code for code, _ in legal_variants(d)]] = True
     inside = (arr >= 0) & (arr < 1 << 16)
-    ok = (arr == -1) | (inside & legal[labels, np.where(inside, arr & ~NORMALIZED, 0)])
+    ok = (arr == -1) | (inside & legal[labels, np.where(inside, arr & ~RENDER_BITS, 0)])
     if not ok.all():
         k = int(np.argmin(ok))
         raise HardmineError(f"generate: variant {arr[k]:#x} does not exist for digit {labels[k]}; "
@@ -96,7 +104,7 @@ def _variants(variants, labels: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _draw(labels, jitters, seeds, indices, forced, normalize: bool):
+def _draw(labels, jitters, seeds, indices, forced, normalize: bool, realistic: bool):
     from miner import kernel  # numba: imported on first use only
 
     n = labels.shape[0]
@@ -104,9 +112,9 @@ def _draw(labels, jitters, seeds, indices, forced, normalize: bool):
     records = np.zeros(n, RECORD_DTYPE)
     brushes, variants, ink_out = np.zeros(n, np.float32), np.zeros(n, np.uint16), np.zeros(n, np.float32)
     if n:
-        kernel.render(*_compiled_table(), labels, jitters, seeds, indices, forced, normalize,
+        kernel.render(*_compiled_table(), labels, jitters, seeds, indices, forced, normalize, realistic,
                       images, brushes, variants, ink_out)
-    variants |= NORMALIZED if normalize else 0
+    variants |= (NORMALIZED if normalize else 0) | (REALISTIC if realistic else 0)
     for name, col in (("label", labels), ("jitter", jitters), ("brush", brushes), ("variant", variants),
                       ("seed", seeds), ("index", indices), ("ink_out", ink_out)):
         records[name] = col
@@ -129,8 +137,8 @@ def generate(labels, jitter, seed: int, start: int = 0, *, config: GeneratorConf
     ``jitter`` is a radius in grid pixels (a number or one per label); image i uses
     stream index ``start + i`` of ``seed``. Seeds must be below 2**62 unless
     ``reserved`` (the evaluation set's). ``variants`` (optional, -1 = draw) imposes
-    variant codes, e.g. to draw every form of a digit (the NORMALIZED bit is ignored
-    there: ``config.normalize`` decides).
+    variant codes, e.g. to draw every form of a digit (the NORMALIZED and REALISTIC
+    bits are ignored there: ``config`` decides).
     """
     cfg = config or GeneratorConfig()
     labels = _labels(labels)
@@ -143,7 +151,9 @@ def generate(labels, jitter, seed: int, start: int = 0, *, config: GeneratorConf
     jitters = _jitter(jitter, n, cfg)
     seeds = np.full(n, int(seed), np.uint64)
     indices = (np.uint64(int(start)) + np.arange(n, dtype=np.uint64)).astype(np.uint64)
-    return _draw(labels, jitters, seeds, indices, _variants(variants, labels), cfg.normalize)
+    forced = _variants(variants, labels)
+    forced = np.where(forced >= 0, forced & ~RENDER_BITS, forced)
+    return _draw(labels, jitters, seeds, indices, forced, cfg.normalize, cfg.realistic)
 
 
 def regenerate(records: np.ndarray) -> np.ndarray:
@@ -159,12 +169,11 @@ def regenerate(records: np.ndarray) -> np.ndarray:
     labels = _labels(records["label"])
     forced = _variants(records["variant"].astype(np.int64), labels)
     images = np.zeros((len(records), 28, 28), np.uint8)
-    for normalize in (False, True):  # the kernel normalises whole batches: one call per kind
-        part = ((forced & NORMALIZED) != 0) == normalize
-        if part.any():
-            images[part], _ = _draw(labels[part], records["jitter"][part].astype(np.float64),
-                                    records["seed"][part].astype(np.uint64), records["index"][part].astype(np.uint64),
-                                    forced[part] & ~NORMALIZED, normalize)
+    for bits in np.unique(forced & RENDER_BITS):  # the kernel renders whole batches one way: a call per kind
+        part = (forced & RENDER_BITS) == bits
+        images[part], _ = _draw(labels[part], records["jitter"][part].astype(np.float64),
+                                records["seed"][part].astype(np.uint64), records["index"][part].astype(np.uint64),
+                                forced[part] & ~RENDER_BITS, bool(bits & NORMALIZED), bool(bits & REALISTIC))
     return images
 
 

@@ -81,7 +81,7 @@ def test_unwritable_output_exits_2(tmp_path):
 def test_help_lists_every_option():
     res = run("--help")
     assert res.exit_code == 0
-    for option in ("--count", "--digits", "--jitter", "--seed", "--normalize / --raw", "--out"):
+    for option in ("--count", "--digits", "--jitter", "--seed", "--normalize / --raw", "--realistic / --notebook-pen", "--out"):
         assert option in res.output
 
 
@@ -90,3 +90,13 @@ def test_normalize_flag_reaches_the_records(tmp_path):
     res = run("--count", "4", "--normalize", "--out", str(out))
     assert res.exit_code == 0 and res.output == f"wrote 4 digits (0-9, jitter 0, seed 0) to {out}\n"
     assert (np.load(out)["variant"] & 0x80 == 0x80).all()
+
+
+def test_realistic_flag_reaches_the_records_and_refuses_normalize(tmp_path):
+    out = tmp_path / "r.npz"
+    res = run("--count", "4", "--realistic", "--out", str(out))
+    assert res.exit_code == 0
+    assert (np.load(out)["variant"] & 0xC0 == 0x40).all()
+    res = run("--count", "4", "--realistic", "--normalize", "--out", str(tmp_path / "both.npz"))
+    assert res.exit_code == 2 and not (tmp_path / "both.npz").exists()
+    assert res.output.startswith("error: GeneratorConfig: normalize and realistic both set") and res.output.count("\n") == 1

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from miner import generate, reference
+from miner import GeneratorConfig, generate, reference
+from miner.generator import REALISTIC
 from miner.glyphs import variants
 from miner.kernel import ZOOM
 
@@ -54,3 +55,21 @@ def test_padded_canvas_frame_equals_the_notebook_canvas():
     small, _, _ = reference.canvas_of(3, 2.0, seed=4, index=9, margin=0)
     big, _, _ = reference.canvas_of(3, 2.0, seed=4, index=9, margin=2)
     assert np.abs(big[20:300, 20:300] - small).max() < 1e-12  # same pixels, float noise of the offset
+
+
+REALISTIC_CASES = CASES
+
+
+@pytest.mark.parametrize("label,code", REALISTIC_CASES, ids=[f"{d}-{c:#x}" for d, c in REALISTIC_CASES])
+def test_realistic_kernel_matches_reference(label, code):
+    # slant, pen pressure, box fit, whole-pixel centring, edge and peak: same numbers both ways
+    cfg = GeneratorConfig(realistic=True)
+    for jitter, index in ((0.0, 4), (2.5, 18)):
+        images, rec = generate([label], jitter, 6, start=index, variants=[code], config=cfg)
+        ref_img, brush, variant, ink_out = reference.draw(label, float(np.float32(jitter)), 6, index, code,
+                                                          realistic=True)
+        diff = np.abs(images[0].astype(int) - ref_img.astype(int))
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.99, (label, code, jitter, diff.max())
+        assert rec["variant"][0] == variant | REALISTIC
+        assert rec["brush"][0] == pytest.approx(brush, rel=1e-6)
+        assert rec["ink_out"][0] == pytest.approx(ink_out, abs=1e-6)
