@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from miner.config import HardmineError, TransientError, checked_replace
-from store.layout import (TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir, shard_files,
+from store.layout import (damage_is_an_error, TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir, shard_files,
                           write_manifest)
 from store.retention import POLICIES, keep_ids
 from store.review import RELABELLED, STATUSES, check_label, codes_of, status_code
@@ -124,7 +124,8 @@ class Bank:
         """pandas DataFrame, one row per case, every field but the pixels."""
         from store.table import build_table
 
-        return build_table(self.snapshot)
+        with damage_is_an_error(self.path):  # a flipped append index or label: one line, not a traceback
+            return build_table(self.snapshot)
 
     def images(self, ids) -> np.ndarray:
         """(n, 28, 28) uint8 images of the cases ``ids``, in that order; HardmineError

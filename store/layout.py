@@ -20,7 +20,9 @@ import os
 import re
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import h5py
 import numpy as np
@@ -138,6 +140,28 @@ def check_bank(path: str) -> Manifest:
     return read_manifest(path)
 
 
+# What h5py and numpy raise on a damaged file: a flipped byte can surface as any of these.
+READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError)
+
+
+class DamagedBank(HardmineError):
+    """A bank file that h5py could open but not read through: ``verify`` reports it as a finding."""
+
+
+@contextmanager
+def damage_is_an_error(path: str) -> Iterator[None]:
+    """Turn a low-level failure while reading the bank at ``path`` into one
+    HardmineError line: a damaged bank is refused, never half-read or a traceback."""
+    try:
+        yield
+    except HardmineError:
+        raise
+    except READ_ERRORS as exc:
+        detail = (str(exc).splitlines() or [""])[0][:120]
+        raise DamagedBank(f"bank {path} is damaged ({type(exc).__name__}: {detail}); "
+                            f"run `hardmine bank verify {path}`") from None
+
+
 def read_manifest(path: str) -> Manifest:
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -149,7 +173,7 @@ def read_manifest(path: str) -> Manifest:
         f = h5py.File(path, "r", locking=False)
     except OSError:
         raise HardmineError(f"{path} is not a hardmine bank (not an HDF5 file); check the path") from None
-    with f:
+    with f, damage_is_an_error(path):
         attrs = f.attrs
         if attrs.get("format") != FORMAT or "shards" not in f or "appends" not in f:
             raise HardmineError(f"{path} is not a hardmine bank (no '{FORMAT}' format attribute); check the path")

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from miner.config import HardmineError
-from store.layout import Manifest, read_manifest, shard_dir, shard_name, write_atomically
+from store.layout import READ_ERRORS, Manifest, damage_is_an_error, read_manifest, shard_dir, shard_name, write_atomically
 from store.schema import COLUMNS, checksums
 
 OPEN_RETRIES = 5  # times a reader re-reads the main file if a shard vanished under it
@@ -119,14 +119,15 @@ class Snapshot:
                 for name in self.manifest.shards["name"]:
                     self.files.append(h5py.File(self.manifest.shard_path(name), "r", locking=False))
                 return
-            except OSError:
+            except READ_ERRORS:
                 self.close()
                 # A writer compacted between our two reads and removed a shard we were about to
                 # open: h5py says FileNotFoundError, or a bare OSError ("can't retrieve stat info")
                 # when the file goes mid-open. Look again; a listed shard that exists and still
                 # fails to open is a real error.
                 if all(os.path.exists(self.manifest.shard_path(n)) for n in self.manifest.shards["name"]):
-                    raise
+                    with damage_is_an_error(path):
+                        raise
         raise HardmineError(f"bank {path}: shards keep disappearing while opening it; run `hardmine bank verify {path}`")
 
     def __len__(self) -> int:
@@ -146,7 +147,8 @@ class Snapshot:
     def column(self, name: str) -> np.ndarray:
         """One column over the whole bank (for small columns: ids, labels, ...)."""
         c = COLUMNS[name]
-        parts = [f[name][()] for f in self.files]
+        with damage_is_an_error(self.manifest.path):
+            parts = [f[name][()] for f in self.files]
         return np.concatenate(parts) if parts else np.zeros((0,) + c.shape, c.dtype)
 
     def blocks(self, block_rows: int) -> list[tuple[int, int, int]]:
@@ -158,6 +160,10 @@ class Snapshot:
 
     def rows_by_id(self, ids, names=None) -> dict[str, np.ndarray]:
         """Columns of the cases ``ids`` in the given order; HardmineError for unknown ids."""
+        with damage_is_an_error(self.manifest.path):
+            return self._rows_by_id(ids, names)
+
+    def _rows_by_id(self, ids, names=None) -> dict[str, np.ndarray]:
         ids = np.asarray(ids, np.int64).reshape(-1)
         out = {n: np.zeros((len(ids),) + COLUMNS[n].shape, COLUMNS[n].dtype) for n in (names or COLUMNS)}
         found = np.zeros(len(ids), bool)

@@ -25,6 +25,7 @@ import numpy as np
 from miner.config import HardmineError, checked_replace
 from store.review import TRAINABLE_CODES, effective_labels
 from store.schema import N_CLASSES
+from store.layout import damage_is_an_error
 from store.shards import Snapshot, check_rows, read_rows
 
 
@@ -62,7 +63,7 @@ def stream_batches(path, batch_size: int, seed: int = 0, epoch: int = 0, rounds=
         raise HardmineError(f"stream_batches: jitter must be (low, high) with low <= high, got {jitter!r}")
     wanted = {k: v for k, v in (("rounds", rounds), ("labels", labels), ("jitter", jitter)) if v is not None}
     rng = np.random.default_rng([int(seed), int(epoch)])
-    with Snapshot(path) as snap:
+    with damage_is_an_error(str(path)), Snapshot(path) as snap:
         round_of = snap.manifest.appends["round"]
         marks = snap.manifest.marks()
         blocks = snap.blocks(cfg.block_rows)

@@ -25,6 +25,7 @@ import numpy as np
 from miner.config import HardmineError
 from store.layout import bank_part
 from store.review import NAMES, effective_labels
+from store.layout import damage_is_an_error
 from store.shards import Snapshot, check_rows, read_rows
 
 # .npz layouts in order of preference; all present (images, labels) pairs of the first match are read
@@ -103,7 +104,7 @@ def export_cases(bank_path: str, ids: np.ndarray, out: str) -> int:
     ids = np.asarray(ids, np.int64)
     tmp = out + TMP_SUFFIX
     try:
-        with Snapshot(bank_path) as snap, open(tmp, "wb") as fh:
+        with damage_is_an_error(bank_path), Snapshot(bank_path) as snap, open(tmp, "wb") as fh:
             WRITERS[ext](fh, _selected_blocks(snap, ids))
         os.replace(tmp, out)
     finally:

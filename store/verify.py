@@ -12,7 +12,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from store.layout import read_manifest
+from store.layout import READ_ERRORS, DamagedBank, read_manifest
 from store.review import NAMES, NO_LABEL, RELABELLED, STATUSES
 from store.schema import COLUMNS, N_CLASSES, checksums
 from store.shards import read_rows
@@ -23,7 +23,10 @@ BLOCK_ROWS = 8192  # rows checksummed per read: 7 MB
 def verify_bank(path: str) -> tuple[list[str], int]:
     """(findings, cases checked). No findings means the bank is intact.
     HardmineError if ``path`` is missing, not a bank, or of a newer schema."""
-    m = read_manifest(path)
+    try:
+        m = read_manifest(path)
+    except DamagedBank as exc:
+        return [f"main file: {str(exc).split('; run ')[0]}"], 0
     findings: list[str] = []
     appends, shards = m.appends, m.shards
     if len(set(appends["key"])) != len(appends["key"]):
@@ -33,8 +36,8 @@ def verify_bank(path: str) -> tuple[list[str], int]:
         try:
             with h5py.File(m.shard_path(name), "r", locking=False) as f:
                 ids = _check_shard(f, name, int(shards["rows"][s]), appends, findings)
-        except OSError as exc:
-            findings.append(f"shard {name} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+        except READ_ERRORS as exc:  # whatever h5py raises on a damaged shard is a finding, never a crash
+            findings.append(f"shard {name} cannot be read ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})")
             continue
         if ids is not None:
             if len(ids) and (ids[0] != shards["min_id"][s] or ids[-1] != shards["max_id"][s]):
