@@ -135,6 +135,16 @@ def test_served_deployment_fires_on_schedule_and_runs_on_demand(tmp_path):
         assert result.returncode == 0, detail
         assert "Flow run finished successfully in 'Completed'" in result.stdout, detail
 
+        # a served run is a subprocess of `hardmine serve`, whose logging setting it inherits
+        # (flows/__init__.py): the line per epoch reaches the task run's logs. Later cron runs
+        # resume the completed cron run directory and train nothing, so count over all of them.
+        cron_runs = [run["id"] for run in _completed_scheduled_runs(api, deployment_id)]
+        logs = _json(f"{api}/logs/filter", {"logs": {"flow_run_id": {"any_": cron_runs}},
+                                            "limit": 200, "offset": 0})
+        epochs = [log for log in logs if log["name"] == "hardmine.model" and log["message"].startswith("epoch ")]
+        assert len(epochs) == 2 and all(log["task_run_id"] for log in epochs), \
+            [(log["name"], log["message"][:50]) for log in logs]  # rounds 0 and 1, one epoch each
+
         # the CLI's list commands send null paging fields that fastapi >= 0.151 rejects with
         # 422 (prefect's metadata keeps fastapi below it): keep them working
         for args in (["deployment", "ls"], ["work-pool", "ls"]):
