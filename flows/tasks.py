@@ -12,17 +12,15 @@ and the Prefect API are the stages where a failure can be transient; a user's
 error (a path that is not a bank, an unwritable folder) is not retried.
 
 Logs of our packages (``hardmine.*``: the model's one line per epoch, ...) and
-Keras' own messages (absl) are forwarded to the task's Prefect run logger while
-a task runs.
+Keras' own messages (absl) reach the task run's logs through Prefect's
+``PREFECT_LOGGING_EXTRA_LOGGERS`` (set by importing ``flows``).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
@@ -34,42 +32,12 @@ from flows.rundir import RunDir, promote_copy
 from flows.select import select
 from flows.settings import FlowSettings
 
-# our packages log under "hardmine.<package>"; absl carries Keras' own messages
-FORWARDED_LOGGERS = ("hardmine", "absl")
 # mining seed of round k: distinct per (seed, round), far below miner's reserved range
 SEED_STRIDE = 2**16
 
 
 def mining_seed(seed: int, k: int) -> int:
     return seed * SEED_STRIDE + k
-
-
-class _Forward(logging.Handler):
-    def __init__(self, target: logging.LoggerAdapter) -> None:
-        super().__init__(logging.INFO)
-        self.target = target
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.target.log(record.levelno, "%s: %s", record.name, record.getMessage())
-
-
-@contextmanager
-def run_logs() -> Iterator[logging.LoggerAdapter]:
-    """The task's run logger, with our packages' loggers forwarded into it."""
-    logger = get_run_logger()
-    handler = _Forward(logger)
-    saved = []
-    for name in FORWARDED_LOGGERS:
-        source = logging.getLogger(name)
-        saved.append((source, source.level))
-        source.setLevel(logging.INFO)
-        source.addHandler(handler)
-    try:
-        yield logger
-    finally:
-        for source, level in saved:
-            source.removeHandler(handler)
-            source.setLevel(level)
 
 
 def _mnist(s: FlowSettings):
@@ -106,7 +74,6 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
         get_run_logger().info("round 0 starts from %s (not trained here)", s.init_model)
         return {"model": str(rd.model(0)), "train_acc": float("nan"), "bank_mix": 0.0,
                 "seconds": time.perf_counter() - start}
-    with run_logs() as log:
         cfg = checked_replace(TrainConfig(), {
             "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
             "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
@@ -114,7 +81,7 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
         }, f"mine-and-retrain round {k}")
         init = str(rd.current) if k >= 1 else None
         result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
-                       init_model=init, log=log.info)  # an empty or missing bank trains on MNIST only
+                   init_model=init)  # logs to hardmine.model; an empty or missing bank trains on MNIST only
     return {"model": str(rd.model(k)), "train_acc": result["train_acc"],
             "bank_mix": result["bank_mix"], "seconds": time.perf_counter() - start}
 
@@ -127,8 +94,7 @@ def reader_task(s: FlowSettings) -> str:
     if s.reader.exists():
         get_run_logger().info("label guard: reader %s", s.reader)
         return str(s.reader)
-    with run_logs() as log:
-        train_reader(_mnist(s), s.reader, log=log.info)
+    train_reader(_mnist(s), s.reader, log=get_run_logger().info)
     return str(s.reader)
 
 
@@ -143,7 +109,7 @@ def mine_round(s: FlowSettings, k: int, model_path: str, reader_path: str | None
     from model.reader import ambiguous
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
-    with run_logs() as log:
+    log = get_run_logger()
         counts = budget.read_budget(rd.budget(k)) if rd.budget(k).exists() else None
         if counts is None or counts.shape[1] != len(s.jitter) or counts.sum() != s.synthetic_per_round:
             if counts is not None:  # a resumed run with another jitter list or budget
@@ -200,7 +166,8 @@ def store_round(s: FlowSettings, k: int, mined_path: str) -> dict[str, Any]:
     from store import Bank
     key = RunDir(s.run_dir).bank_key(k)
     start = time.perf_counter()
-    with run_logs() as log, np.load(mined_path) as f:
+    log = get_run_logger()
+    with np.load(mined_path) as f:
         with Bank.open(s.bank, mode="a") as bank:
             status = np.where(f["ambiguous"], "ambiguous", "ok")
             ids = bank.append(f["images"], f["labels"], f["pred"], f["probs"],
@@ -225,7 +192,7 @@ def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
     from model.train import history_path
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
-    with run_logs() as log:
+    log = get_run_logger()
         data = _mnist(s)
         synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
         suite = robustness.for_split(data, "val", s.robust_per_variant)
@@ -254,7 +221,7 @@ def promote_round(s: FlowSettings, k: int, model_path: str, scores: dict[str, An
     from model.guard import verdict
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
-    with run_logs() as log:
+    log = get_run_logger()
         current_round, current = rd.current_row()
         promoted, reason = verdict(scores, current, s.tolerances)
         log.info("round %d against current %s: %s", k,

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from flows import EXTRA_LOGGERS
 from flows.cli import cli
 from flows.run_cli import DEFAULT_CRON, DEPLOYMENT, NIGHTLY_PARAMS
 from flows.settings import FlowSettings, check_inputs, make_settings
@@ -83,6 +84,9 @@ def test_prefect_yaml_describes_the_served_deployment():
     assert deployment["schedules"][0]["cron"] == DEFAULT_CRON
     assert deployment["parameters"] == NIGHTLY_PARAMS
     assert deployment["work_pool"]["name"] == "hardmine"
+    # a worker's flow run imports Prefect before flows: the logging setting must come from here
+    env = deployment["work_pool"]["job_variables"]["env"]
+    assert env["PREFECT_LOGGING_EXTRA_LOGGERS"] == ",".join(EXTRA_LOGGERS)
     make_settings(deployment["parameters"])  # valid flow parameters
 
 

@@ -11,6 +11,7 @@ per round over two jitter radii.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.mine_and_retrain import mine_and_retrain
 from flows.rundir import RunDir
 from flows.settings import make_settings
-from flows.tasks import promote_round, store_round
+from flows.tasks import promote_round, store_round, train_round
 from model.train import history_path
 from store import Bank
 
@@ -160,6 +161,31 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     assert RunDir(byo).model(0).read_bytes() == rd.model(1).read_bytes()
     assert byo_metrics["round"].tolist() == [0] and byo_metrics["mnist_test_acc"].iloc[0] == \
         pytest.approx(metrics["mnist_test_acc"].iloc[1])  # same model, same test set
+
+
+def test_epoch_lines_reach_the_train_task_runs_logs(tmp_path, harness, caplog):
+    """hardmine.model's line per epoch is in the train task run's logs as the API
+    serves them (Prefect's PREFECT_LOGGING_EXTRA_LOGGERS, set by importing flows),
+    and reaches the root logger, whose handler prints it on the terminal."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+    from prefect.logging.handlers import APILogHandler
+    s = make_settings({"run_dir": str(tmp_path / "run"), **TINY})
+
+    @flow
+    def train_only():
+        return train_round(s, 0, return_state=True).state_details.task_run_id
+
+    with caplog.at_level(logging.INFO, logger="hardmine"):
+        task_run_id = train_only()
+    APILogHandler().flush()  # the handler sends in batches
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run_id])))
+    epochs = [log.message for log in logs if log.name == "hardmine.model" and log.message.startswith("epoch ")]
+    assert len(epochs) == 1 and epochs[0].startswith("epoch 1/1: loss "), [(l.name, l.message) for l in logs]
+    assert [r.getMessage() for r in caplog.records if r.name == "hardmine.model"
+            and r.getMessage().startswith("epoch ")] == epochs
 
 
 def test_invalid_bank_stops_before_training(tmp_path, harness):
