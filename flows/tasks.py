@@ -74,13 +74,13 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
         get_run_logger().info("round 0 starts from %s (not trained here)", s.init_model)
         return {"model": str(rd.model(0)), "train_acc": float("nan"), "bank_mix": 0.0,
                 "seconds": time.perf_counter() - start}
-        cfg = checked_replace(TrainConfig(), {
-            "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
-            "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
-            "lr": s.round_lr if k >= 1 else None,
-        }, f"mine-and-retrain round {k}")
-        init = str(rd.current) if k >= 1 else None
-        result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
+    cfg = checked_replace(TrainConfig(), {
+        "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
+        "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
+        "lr": s.round_lr if k >= 1 else None,
+    }, f"mine-and-retrain round {k}")
+    init = str(rd.current) if k >= 1 else None
+    result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
                    init_model=init)  # logs to hardmine.model; an empty or missing bank trains on MNIST only
     return {"model": str(rd.model(k)), "train_acc": result["train_acc"],
             "bank_mix": result["bank_mix"], "seconds": time.perf_counter() - start}
@@ -110,38 +110,38 @@ def mine_round(s: FlowSettings, k: int, model_path: str, reader_path: str | None
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     log = get_run_logger()
-        counts = budget.read_budget(rd.budget(k)) if rd.budget(k).exists() else None
-        if counts is None or counts.shape[1] != len(s.jitter) or counts.sum() != s.synthetic_per_round:
-            if counts is not None:  # a resumed run with another jitter list or budget
-                log.warning("round %d: recorded split does not fit the parameters; splitting evenly", k)
-            counts = budget.uniform_budget(len(s.jitter), s.synthetic_per_round)  # round 0: nothing known
-            budget.write_budget(rd.budget(k), budget.budget_table(counts, s.jitter))
-        labels, radii, jitter_index = budget.expand(counts, s.jitter)
-        seed = mining_seed(s.seed, k)
-        images, records = miner.generate(labels, radii, seed)  # (N, 28, 28) uint8
-        probs = predict_proba(_load(model_path), images)  # (N, 10) float32
-        pred = probs.argmax(axis=1).astype(np.uint8)
-        valid = miner.is_valid(records)
-        chosen = select(s.strategy, probs, labels, valid, s.mine_cap, s.margin, seed=seed)
-        # (n, 10) the reader's probabilities for the selected digits; no guard = certain of the label
-        reader_probs = np.eye(10, dtype=np.float32)[labels[chosen]]
-        if reader_path is not None:
-            reader_probs = predict_proba(_load(reader_path), images[chosen])
-        quarantined = ambiguous(reader_probs, labels[chosen], s.reader_threshold)
-        reader_p = reader_probs[np.arange(len(chosen)), labels[chosen]]
-        _stage(rd.mined(k), images[chosen], labels[chosen], pred[chosen], probs[chosen],
-               records[chosen], reader_p, quarantined)
+    counts = budget.read_budget(rd.budget(k)) if rd.budget(k).exists() else None
+    if counts is None or counts.shape[1] != len(s.jitter) or counts.sum() != s.synthetic_per_round:
+        if counts is not None:  # a resumed run with another jitter list or budget
+            log.warning("round %d: recorded split does not fit the parameters; splitting evenly", k)
+        counts = budget.uniform_budget(len(s.jitter), s.synthetic_per_round)  # round 0: nothing known
+        budget.write_budget(rd.budget(k), budget.budget_table(counts, s.jitter))
+    labels, radii, jitter_index = budget.expand(counts, s.jitter)
+    seed = mining_seed(s.seed, k)
+    images, records = miner.generate(labels, radii, seed)  # (N, 28, 28) uint8
+    probs = predict_proba(_load(model_path), images)  # (N, 10) float32
+    pred = probs.argmax(axis=1).astype(np.uint8)
+    valid = miner.is_valid(records)
+    chosen = select(s.strategy, probs, labels, valid, s.mine_cap, s.margin, seed=seed)
+    # (n, 10) the reader's probabilities for the selected digits; no guard = certain of the label
+    reader_probs = np.eye(10, dtype=np.float32)[labels[chosen]]
+    if reader_path is not None:
+        reader_probs = predict_proba(_load(reader_path), images[chosen])
+    quarantined = ambiguous(reader_probs, labels[chosen], s.reader_threshold)
+    reader_p = reader_probs[np.arange(len(chosen)), labels[chosen]]
+    _stage(rd.mined(k), images[chosen], labels[chosen], pred[chosen], probs[chosen],
+           records[chosen], reader_p, quarantined)
 
-        wrong = pred != labels
-        errors, generated = budget.cell_errors(labels[valid], jitter_index[valid], wrong[valid],
-                                               len(s.jitter))
-        nxt = budget.split_budget(budget.error_rate(errors, generated),
-                                  s.synthetic_per_round, s.budget_floor)
-        budget.write_budget(rd.budget(k + 1), budget.budget_table(nxt, s.jitter, errors, generated))
-        mined_cells = budget.cell_counts(labels[chosen], jitter_index[chosen], len(s.jitter))
-        log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d), "
-                 "ambiguous to the reader %d", k, len(labels), int((~valid).sum()),
-                 int(wrong[valid].sum()), len(chosen), s.strategy, s.mine_cap, int(quarantined.sum()))
+    wrong = pred != labels
+    errors, generated = budget.cell_errors(labels[valid], jitter_index[valid], wrong[valid],
+                                           len(s.jitter))
+    nxt = budget.split_budget(budget.error_rate(errors, generated),
+                              s.synthetic_per_round, s.budget_floor)
+    budget.write_budget(rd.budget(k + 1), budget.budget_table(nxt, s.jitter, errors, generated))
+    mined_cells = budget.cell_counts(labels[chosen], jitter_index[chosen], len(s.jitter))
+    log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d), "
+             "ambiguous to the reader %d", k, len(labels), int((~valid).sum()),
+             int(wrong[valid].sum()), len(chosen), s.strategy, s.mine_cap, int(quarantined.sum()))
     return {"mined": str(rd.mined(k)), "generated": len(labels), "invalid": int((~valid).sum()),
             "wrong": int(wrong[valid].sum()), "selected": len(chosen),
             "ambiguous": int(quarantined.sum()),
@@ -193,22 +193,22 @@ def evaluate_round(s: FlowSettings, k: int, model_path: str) -> dict[str, Any]:
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     log = get_run_logger()
-        data = _mnist(s)
-        synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
-        suite = robustness.for_split(data, "val", s.robust_per_variant)
-        scores = evaluate(_load(model_path), data, synthetic=synthetic, suite=suite)
-        pictures = [("confusion", plots.confusion_png, scores["confusion"]),
-                    ("jitter", plots.jitter_png, scores["jitter_acc"]),
-                    ("robustness", plots.robustness_png, scores["robustness"])]
-        if history_path(model_path).exists():  # an init_model from elsewhere may have none
-            history = json.loads(history_path(model_path).read_text())["history"]
-            pictures.append(("curves", plots.curves_png, history))
-        for name, draw, what in pictures:
-            draw(what, rd.plots / f"round-{k}-{name}.png")
-        metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
-        metrics.update({f"acc_j{radius}": acc for radius, acc in scores["jitter_acc"].items()})
-        metrics.update(robustness.summary_columns(scores["robustness"], "rob_val"))
-        log.info("round %d: %s", k, ", ".join(f"{n} {v:.4f}" for n, v in metrics.items() if v is not None))
+    data = _mnist(s)
+    synthetic = miner.eval_set(per_cell=s.eval_per_cell, jitters=tuple(s.jitter))
+    suite = robustness.for_split(data, "val", s.robust_per_variant)
+    scores = evaluate(_load(model_path), data, synthetic=synthetic, suite=suite)
+    pictures = [("confusion", plots.confusion_png, scores["confusion"]),
+                ("jitter", plots.jitter_png, scores["jitter_acc"]),
+                ("robustness", plots.robustness_png, scores["robustness"])]
+    if history_path(model_path).exists():  # an init_model from elsewhere may have none
+        history = json.loads(history_path(model_path).read_text())["history"]
+        pictures.append(("curves", plots.curves_png, history))
+    for name, draw, what in pictures:
+        draw(what, rd.plots / f"round-{k}-{name}.png")
+    metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
+    metrics.update({f"acc_j{radius}": acc for radius, acc in scores["jitter_acc"].items()})
+    metrics.update(robustness.summary_columns(scores["robustness"], "rob_val"))
+    log.info("round %d: %s", k, ", ".join(f"{n} {v:.4f}" for n, v in metrics.items() if v is not None))
     return {**metrics, "seconds": time.perf_counter() - start}
 
 
@@ -222,13 +222,13 @@ def promote_round(s: FlowSettings, k: int, model_path: str, scores: dict[str, An
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     log = get_run_logger()
-        current_round, current = rd.current_row()
-        promoted, reason = verdict(scores, current, s.tolerances)
-        log.info("round %d against current %s: %s", k,
-                 "none" if current_round is None else f"round {current_round}", reason)
-        if promoted:
-            promote_copy(rd.model(k), rd.current)
-            current_round = k
+    current_round, current = rd.current_row()
+    promoted, reason = verdict(scores, current, s.tolerances)
+    log.info("round %d against current %s: %s", k,
+             "none" if current_round is None else f"round {current_round}", reason)
+    if promoted:
+        promote_copy(rd.model(k), rd.current)
+        current_round = k
     return {"promoted": promoted, "current_round": current_round, "promote_reason": reason,
             "seconds": time.perf_counter() - start}
 
