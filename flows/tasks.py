@@ -40,6 +40,12 @@ def mining_seed(seed: int, k: int) -> int:
     return seed * SEED_STRIDE + k
 
 
+def training_seed(seed: int, k: int) -> int:
+    """Round k's training seed: a 32-bit draw of SeedSequence([seed, k]) (Keras takes seeds
+    below 2**32; ``seed * 1000 + k`` overflowed from seed 4,294,968 on)."""
+    return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+
+
 def _mnist(s: FlowSettings):
     """MNIST as the flow uses it: ``mnist_limit`` keeps the first N images of
     each split (train, validation, test), for smoke tests."""
@@ -75,7 +81,7 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
         return {"model": str(rd.model(0)), "train_acc": float("nan"), "bank_mix": 0.0,
                 "seconds": time.perf_counter() - start}
     cfg = checked_replace(TrainConfig(), {
-        "epochs": s.epochs_per_round, "preset": s.preset, "seed": s.seed * 1000 + k,
+        "epochs": s.epochs_per_round, "preset": s.preset, "seed": training_seed(s.seed, k),
         "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
         "lr": s.round_lr if k >= 1 else None,
     }, f"mine-and-retrain round {k}")

@@ -238,3 +238,11 @@ def test_run_dir_date_placeholder_and_run_id(tmp_path):
     key = rd.bank_key(3)
     assert key == rd.bank_key(3) and key.endswith("/round-3") and len(key.split("/")[0]) == 12
     assert RunDir(tmp_path / "other").bank_key(3) != key
+
+
+def test_training_seeds_stay_in_keras_range_and_differ_by_round_and_seed():
+    from flows.settings import MAX_SEED
+    from flows.tasks import training_seed
+    seeds = {training_seed(s, k) for s in (0, 1, MAX_SEED - 1) for k in (0, 1, 2)}
+    assert len(seeds) == 9 and all(0 <= x < 2**32 for x in seeds)
+    assert training_seed(5, 2) == training_seed(5, 2)
