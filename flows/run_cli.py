@@ -123,18 +123,44 @@ def quiet_user_tracebacks() -> None:
 def stop_on_signals(what: str, then: str) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP end ``what`` with one line (``then``: what the
     user can do next) and exit 128 + signal."""
+    import _thread
+
+    import prefect.utilities.engine as engine
+    from prefect.exceptions import TerminationSignal
+
+    received: list[int] = []
+    prefect_bridge = engine._prefect_sigterm_handler
+
+    def noted_bridge(signum: int, *args):
+        # Inside a flow run Prefect swaps in its own SIGTERM handler, whose exception can be
+        # lost (raised inside a weakref callback, seen on prefect 3.9.1): note the signal
+        # first, so the command still ends as stopped, not with exit 0.
+        received.append(signum)
+        _thread.interrupt_main()  # a second, independent stop: KeyboardInterrupt at the next safe point
+        return prefect_bridge(signum, *args)
+
+    engine._prefect_sigterm_handler = noted_bridge  # capture_sigterm() looks it up at call time
     saved = {sig: signal.signal(sig, _raise_interrupted if sig != signal.SIGINT else signal.default_int_handler)
              for sig in STOP_SIGNALS}
+
+    def stopped(signum: int) -> UserError:
+        error = UserError(f"{what} stopped by {signal.Signals(signum).name}; {then}")
+        error.exit_code = 128 + signum
+        return error
+
     try:
         yield
-    except (KeyboardInterrupt, Interrupted) as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        stopped = UserError(f"{what} stopped by {signal.Signals(signum).name}; {then}")
-        stopped.exit_code = 128 + signum
-        raise stopped from None
+    except (KeyboardInterrupt, Interrupted, TerminationSignal) as exc:
+        signum = received[0] if received else {Interrupted: lambda: exc.signum,
+                                                 TerminationSignal: lambda: exc.signal}.get(
+            type(exc), lambda: signal.SIGINT)()
+        raise stopped(signum) from None
     finally:
+        engine._prefect_sigterm_handler = prefect_bridge
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+    if received:
+        raise stopped(received[0])
 
 
 # Python type of a field -> click type of its option (tuples are given comma-separated).

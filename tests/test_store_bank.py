@@ -171,7 +171,7 @@ def test_a_listed_shard_that_exists_but_cannot_be_opened_is_an_error(path, monke
         return real_file(name, *args, **kwargs)
 
     monkeypatch.setattr(shards.h5py, "File", broken)
-    with pytest.raises(OSError, match="bad object header"):
+    with pytest.raises(HardmineError, match="is damaged .*bad object header"):
         Bank.open(path)
 
 
