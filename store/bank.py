@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from store.review import RELABELLED, STATUSES, check_label, codes_of, status_cod
 from store.schema import SOURCES, build_rows
 from store.shards import Snapshot, check_rows, merged_parts, write_shard
 
+LOGGER = logging.getLogger("hardmine.store")
 COMPRESSIONS = {"none": None, "lzf": "lzf", "gzip": "gzip"}
 
 
@@ -169,17 +171,26 @@ class Bank:
         if np.any(codes == STATUSES[RELABELLED].code):
             raise HardmineError(f"bank append: status {RELABELLED} needs a label; append as ok, then review the cases")
         m = copy.deepcopy(m)
-        shards = [self._write(m, [cols], n)] if n else []
-        now = time.time()
-        _add(m.appends, key=key, round=int(round), model_id=str(model_id), source=source, time=now,
-             first_id=m.next_id, rows=n)
-        for code in np.unique(codes[codes != 0]):
-            _decide(m, cols["id"][codes == code], int(code), -1, by=f"append:{key}", key="", now=now)
-        m.next_id += n
-        self._swap(m, [], shards)
-        self._compact()
-        if self.config.max_cases and len(self) > self.config.max_cases:
-            self.prune(self.config.max_cases, self.config.policy)
+        try:  # up to the commit: a failure (a full disk) leaves the bank as it was
+            shards = [self._write(m, [cols], n)] if n else []
+            now = time.time()
+            _add(m.appends, key=key, round=int(round), model_id=str(model_id), source=source, time=now,
+                 first_id=m.next_id, rows=n)
+            for code in np.unique(codes[codes != 0]):
+                _decide(m, cols["id"][codes == code], int(code), -1, by=f"append:{key}", key="", now=now)
+            m.next_id += n
+            self._swap(m, [], shards)
+        except OSError as exc:
+            raise HardmineError(f"bank {self.path}: the append of {n} cases could not be written "
+                                f"({exc.strerror or type(exc).__name__}); nothing was added; free disk space "
+                                "and run it again") from None
+        try:  # after the commit: housekeeping that fails costs nothing stored, so the append succeeded
+            self._compact()
+            if self.config.max_cases and len(self) > self.config.max_cases:
+                self.prune(self.config.max_cases, self.config.policy)
+        except OSError as exc:
+            LOGGER.warning("bank %s: %d cases appended; compaction or pruning after it failed (%s) and "
+                           "will be retried by the next writer", self.path, n, exc.strerror or exc)
         return cols["id"]
 
     def review(self, ids, status: str, label: int | None = None, *, by: str = "user", key: str | None = None) -> int:

@@ -317,3 +317,33 @@ def test_importing_store_and_its_cli_pulls_in_no_tensorflow_or_numba():
             "print(sorted(m for m in ('tensorflow', 'numba', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _enospc(*args, **kwargs):
+    import errno
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_before_the_commit_adds_nothing_and_is_one_line(path, monkeypatch):
+    import store.bank as bank_module
+    with Bank.open(path, "a") as b:
+        append(b, 5, seed=0)
+    monkeypatch.setattr(bank_module, "write_shard", _enospc)
+    with Bank.open(path, "a") as b, pytest.raises(HardmineError, match="No space left on device.*nothing was added"):
+        append(b, 5, seed=1, round=1)
+    monkeypatch.undo()
+    with Bank.open(path) as b:
+        assert len(b) == 5
+    with Bank.open(path, "a") as b:  # the next writer cleans up and appends
+        append(b, 5, seed=1, round=1)
+        assert len(b) == 10
+
+
+def test_a_full_disk_in_compaction_after_the_commit_still_reports_the_append(path, monkeypatch):
+    with Bank.open(path, "a", compact_at=2, compact_below=100) as b:
+        append(b, 5, seed=0)
+        monkeypatch.setattr(b, "_compact", _enospc)  # housekeeping after the commit fails
+        ids = append(b, 5, seed=1, round=1)
+        assert len(ids) == 5 and len(b) == 10
+    with Bank.open(path) as b:
+        assert len(b) == 10 and sorted(b.table()["id"]) == list(range(10))
