@@ -20,6 +20,7 @@ import os
 import re
 import socket
 import time
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -198,6 +199,19 @@ def read_manifest(path: str) -> Manifest:
     return m
 
 
+def table_crc(values: dict[str, np.ndarray], columns: dict) -> int:
+    """crc32 of a main-file table (every column in order, strings as UTF-8 with a separator):
+    the ``crc`` attribute of its group, so a flipped round or time cannot pass as intact."""
+    crc = 0
+    for name, dtype in columns.items():
+        if dtype == "str":
+            data = "\x00".join(str(v) for v in values[name]).encode()
+        else:
+            data = np.ascontiguousarray(np.asarray(values[name], dtype=dtype)).tobytes()
+        crc = zlib.crc32(data, zlib.crc32(name.encode(), crc))
+    return crc
+
+
 def _read_columns(group: h5py.Group, columns: dict) -> dict[str, np.ndarray]:
     out = {}
     for name, dtype in columns.items():
@@ -205,6 +219,9 @@ def _read_columns(group: h5py.Group, columns: dict) -> dict[str, np.ndarray]:
         out[name] = ds.asstr()[()] if dtype == "str" else ds[()]
         if dtype == "str":
             out[name] = np.asarray(out[name], dtype=object)
+    if "crc" in group.attrs and int(group.attrs["crc"]) != table_crc(out, columns):  # banks before it: none
+        raise DamagedBank(f"bank {group.file.filename} is damaged: its main file's {group.name.strip('/')} "
+                          f"table fails its checksum; run `hardmine bank verify {group.file.filename}`")
     return out
 
 
@@ -220,6 +237,7 @@ def write_manifest(m: Manifest, sync: bool = True) -> None:
         for group, columns in TABLES.items():
             values = getattr(m, group)
             g = f.create_group(group)
+            g.attrs["crc"] = table_crc(values, columns)
             for name, dtype in columns.items():
                 kind = h5py.string_dtype() if dtype == "str" else dtype
                 g.create_dataset(name, data=np.asarray(values[name], dtype=object if dtype == "str" else dtype), dtype=kind)

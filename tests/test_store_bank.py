@@ -347,3 +347,17 @@ def test_a_full_disk_in_compaction_after_the_commit_still_reports_the_append(pat
         assert len(ids) == 5 and len(b) == 10
     with Bank.open(path) as b:
         assert len(b) == 10 and sorted(b.table()["id"]) == list(range(10))
+
+
+def test_a_changed_main_file_table_fails_its_checksum(path):
+    import h5py
+    from store.verify import verify_bank
+    with Bank.open(path, "a") as b:
+        append(b, 5, seed=0, round=3)
+    assert verify_bank(path)[0] == []
+    with h5py.File(path, "r+") as f:  # the round of the append, changed behind the bank's back
+        f["appends"]["round"][0] = 4
+    findings, _ = verify_bank(path)
+    assert len(findings) == 1 and "appends table fails its checksum" in findings[0]
+    with pytest.raises(HardmineError, match="appends table fails its checksum"):
+        Bank.open(path).table()
