@@ -89,7 +89,8 @@ class FlowSettings:
         "(status=ambiguous in the bank: kept, never trained on unless reviewed) (true|false)")
     reader_model: str | None = _opt(
         None, "the label guard's reader (.keras); trained on MNIST at the first round if missing; "
-        "default RUN_DIR/models/reader.keras")
+        "default reader.keras next to the bank, so runs that share a bank (the nightly "
+        "deployment) share one reader")
     reader_threshold: float = _opt(
         0.5, "label guard: a mined digit is ambiguous when the reader gives its label less than this "
         "probability, in (0, 1]")
@@ -136,7 +137,7 @@ class FlowSettings:
 
     @property
     def reader(self) -> Path:
-        return Path(self.reader_model) if self.reader_model else Path(self.run_dir) / "models" / "reader.keras"
+        return Path(self.reader_model) if self.reader_model else self.bank.parent / "reader.keras"
 
     @property
     def tolerances(self):

@@ -132,7 +132,7 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     assert all(rd.budget(k).exists() for k in (0, 1, 2))  # round 2's split is recorded ahead
     assert sorted(p.name for p in rd.plots.glob("round-1-*.png")) == [
         "round-1-confusion.png", "round-1-curves.png", "round-1-jitter.png", "round-1-robustness.png"]
-    assert (run_dir / "models" / "reader.keras").exists()  # the label guard's reader, trained once
+    assert (run_dir / "reader.keras").exists()  # the label guard's reader, trained once, beside the bank
     split = pd.read_csv(rd.budget(1))
     assert split["budget"].sum() == TINY["synthetic_per_round"]
     assert split["budget"].min() >= int(0.2 * 200 / 20)
