@@ -49,6 +49,7 @@ NIGHTLY_PARAMS = {"run_dir": "runs/nightly/{date}"}
 # Signals that end a run the way Ctrl-C does (SIGKILL cannot be caught: PR_SET_PDEATHSIG covers it).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+RESTOP_SECONDS = 3.0  # a stop signal's exception lost by Python is raised again this often
 
 
 class Interrupted(BaseException):
@@ -57,10 +58,6 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
-
-
-def _raise_interrupted(signum: int, frame) -> None:
-    raise Interrupted(signum)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -122,26 +119,44 @@ def quiet_user_tracebacks() -> None:
 @contextmanager
 def stop_on_signals(what: str, then: str) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP end ``what`` with one line (``then``: what the
-    user can do next) and exit 128 + signal."""
+    user can do next) and exit 128 + signal.
+
+    Python drops an exception that a signal handler raises while a weakref callback
+    or ``__del__`` runs ("Exception ignored in ..."), and the run then carries on: seen
+    for both Ctrl-C and Prefect's SIGTERM bridge on prefect 3.9.1. So every stop signal
+    is noted first, and until the command ends a watchdog re-raises the stop in the
+    main thread every ``RESTOP_SECONDS``; a run that still finishes exits 128 + signal."""
     import _thread
+    import threading
 
     import prefect.utilities.engine as engine
     from prefect.exceptions import TerminationSignal
 
     received: list[int] = []
+    done = threading.Event()
     prefect_bridge = engine._prefect_sigterm_handler
 
-    def noted_bridge(signum: int, *args):
-        # Inside a flow run Prefect swaps in its own SIGTERM handler, whose exception can be
-        # lost (raised inside a weakref callback, seen on prefect 3.9.1): note the signal
-        # first, so the command still ends as stopped, not with exit 0.
+    def restop() -> None:
+        while not done.wait(RESTOP_SECONDS):
+            _thread.interrupt_main()  # KeyboardInterrupt in the main thread, at its next safe point
+
+    def note(signum: int) -> None:
+        if not received:
+            threading.Thread(target=restop, name="hardmine-restop", daemon=True).start()
         received.append(signum)
-        _thread.interrupt_main()  # a second, independent stop: KeyboardInterrupt at the next safe point
+
+    def noted_bridge(signum: int, *args):  # Prefect's SIGTERM handler inside a flow run
+        note(signum)
         return prefect_bridge(signum, *args)
 
+    def noted(signum: int, frame) -> None:  # ours, outside Prefect's
+        note(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)
+
     engine._prefect_sigterm_handler = noted_bridge  # capture_sigterm() looks it up at call time
-    saved = {sig: signal.signal(sig, _raise_interrupted if sig != signal.SIGINT else signal.default_int_handler)
-             for sig in STOP_SIGNALS}
+    saved = {sig: signal.signal(sig, noted) for sig in STOP_SIGNALS}
 
     def stopped(signum: int) -> UserError:
         error = UserError(f"{what} stopped by {signal.Signals(signum).name}; {then}")
@@ -151,11 +166,10 @@ def stop_on_signals(what: str, then: str) -> Iterator[None]:
     try:
         yield
     except (KeyboardInterrupt, Interrupted, TerminationSignal) as exc:
-        signum = received[0] if received else {Interrupted: lambda: exc.signum,
-                                                 TerminationSignal: lambda: exc.signal}.get(
-            type(exc), lambda: signal.SIGINT)()
+        signum = received[0] if received else getattr(exc, "signum", getattr(exc, "signal", signal.SIGINT))
         raise stopped(signum) from None
     finally:
+        done.set()
         engine._prefect_sigterm_handler = prefect_bridge
         for sig, handler in saved.items():
             signal.signal(sig, handler)
