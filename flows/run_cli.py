@@ -28,6 +28,7 @@ import functools
 import logging
 import os
 import signal
+import sys
 import subprocess
 import typing
 from contextlib import contextmanager
@@ -155,6 +156,14 @@ def stop_on_signals(what: str, then: str) -> Iterator[None]:
             raise KeyboardInterrupt
         raise Interrupted(signum)
 
+    def quiet_unraisable(hook_args) -> None:
+        # the lost stop is re-raised by restop(); its "Exception ignored in ..." traceback
+        # would only print noise above our one error line
+        if not issubclass(hook_args.exc_type, (KeyboardInterrupt, Interrupted, TerminationSignal)):
+            saved_hook(hook_args)
+
+    saved_hook = sys.unraisablehook
+    sys.unraisablehook = quiet_unraisable
     engine._prefect_sigterm_handler = noted_bridge  # capture_sigterm() looks it up at call time
     saved = {sig: signal.signal(sig, noted) for sig in STOP_SIGNALS}
 
@@ -170,6 +179,7 @@ def stop_on_signals(what: str, then: str) -> Iterator[None]:
         raise stopped(signum) from None
     finally:
         done.set()
+        sys.unraisablehook = saved_hook
         engine._prefect_sigterm_handler = prefect_bridge
         for sig, handler in saved.items():
             signal.signal(sig, handler)
