@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from model.guard import SUITE_PREFIX
+from model.robustness import N_CLASSES, NAMES as VARIANTS
 
 PROGRESS_KEY = "mine-and-retrain-progress"
 TABLE_KEY = "mine-and-retrain-metrics"
@@ -77,9 +78,8 @@ def suite_markdown(suite: Mapping[str, Any]) -> str:
     """The robustness suite's columns of a row: one table of variants, one of classes."""
     if not suite:
         return "Not measured this round."
-    start = len(SUITE_PREFIX) + 1
-    classes = {n[start + 1:]: v for n, v in suite.items() if n[start:start + 1] == "c" and n[start + 1:].isdigit()}
-    variants = {n[start:]: v for n, v in suite.items() if n[start:] not in ("mean", *(f"c{d}" for d in classes))}
+    variants = {n: suite[f"{SUITE_PREFIX}_{n}"] for n in VARIANTS if f"{SUITE_PREFIX}_{n}" in suite}
+    classes = {str(d): suite[f"{SUITE_PREFIX}_c{d}"] for d in range(N_CLASSES) if f"{SUITE_PREFIX}_c{d}" in suite}
     lines = [f"mean over variants: **{_fmt(suite.get(SUITE_PREFIX + '_mean'))}**", "",
              "| " + " | ".join(variants) + " |", "|---" * len(variants) + "|",
              "| " + " | ".join(_fmt(v) for v in variants.values()) + " |", "",

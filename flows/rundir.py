@@ -120,12 +120,8 @@ class RunDir:
     # ---- promotion state
     def current_state(self) -> tuple[int | None, float | None]:
         """(round, val_acc) of the current model according to the completed rows."""
-        rows = self.rows()
-        promoted = rows[rows["promoted"].astype(bool)] if len(rows) else rows
-        if not len(promoted):
-            return None, None
-        last = promoted.iloc[-1]
-        return int(last["round"]), float(last["val_acc"])
+        k, row = self.current_row()
+        return k, None if row is None else float(row["val_acc"])
 
     def current_row(self) -> tuple[int | None, dict | None]:
         """(round, metrics row) of the current model according to the completed rows."""

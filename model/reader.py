@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from miner.config import require
+from model.robustness import elastic_one
 
 SIZE = 28
 
@@ -61,7 +62,6 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     shift = rng.uniform(-3, 3, (n, 2))
     pen = rng.integers(0, 3, n)  # 0 keep, 1 thicker, 2 thinner
     alpha = np.where(rng.random(n) < 0.5, rng.uniform(0, 30, n), 0.0)
-    grid_y, grid_x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     thick = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     thin = np.ones((2, 2), np.uint8)
     for i in range(n):
@@ -74,9 +74,7 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         elif pen[i] == 2:
             im = cv2.erode(im, thin)
         if alpha[i] > 0:
-            dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (SIZE, SIZE)).astype(np.float32), (0, 0), 4.0)
-                      * float(alpha[i]) for _ in range(2))
-            im = cv2.remap(im, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderValue=0)
+            im = elastic_one(im, alpha[i], rng)
         out[i] = im
     return out
 

@@ -115,18 +115,20 @@ def _translate(x: np.ndarray, pixels: float, rng: np.random.Generator) -> np.nda
 ELASTIC_SIGMA = 4.0  # Simard et al.'s smoothing of the displacement field, pixels
 
 
+_GRID_Y, _GRID_X = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)  # (28, 28) pixel coordinates
+
+
+def elastic_one(im: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """One (28, 28) digit under Simard et al.'s (2003) elastic distortion: a random
+    displacement field smoothed by a Gaussian of ``ELASTIC_SIGMA``, scaled by ``alpha``."""
+    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (SIZE, SIZE)).astype(np.float32), (0, 0), ELASTIC_SIGMA)
+              * float(alpha) for _ in range(2))
+    return cv2.remap(im, _GRID_X + dx, _GRID_Y + dy, cv2.INTER_LINEAR, borderValue=0)
+
+
 def _elastic(x: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
-    """Wobbly strokes: Simard et al. (2003) elastic distortion, a random displacement
-    field smoothed by a Gaussian of ``ELASTIC_SIGMA`` and scaled by ``alpha``."""
-    if not len(x):
-        return x
-    grid_y, grid_x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
-    out = np.empty_like(x)
-    for i, im in enumerate(x):
-        dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (SIZE, SIZE)).astype(np.float32), (0, 0), ELASTIC_SIGMA)
-                  * float(alpha) for _ in range(2))
-        out[i] = cv2.remap(im, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderValue=0)
-    return out
+    """Wobbly strokes: :func:`elastic_one` on every digit."""
+    return np.stack([elastic_one(im, alpha, rng) for im in x]) if len(x) else x
 
 
 Kind = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
