@@ -15,6 +15,10 @@ what reaches the training batches:
     misclassified    the service's defaults: the digits the model gets wrong, label guard on
     no-label-guard   misclassified with the label guard off: what the loop did before it
                      (only with --arms: a fourth arm is a third more compute)
+    realistic        misclassified, mining MNIST-like renderings (only with --arms)
+
+``--set name=value`` changes a ``hardmine run`` option in every arm (a candidate
+default, screened before it becomes one).
 
 Every run's last-round model and shipped model (after the promotion guard) are
 scored by ``hardmine evaluate --json`` on MNIST test, on the fixed synthetic
@@ -65,6 +69,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("random", {"strategy": "random"}),
     Arm("misclassified", {}),
     Arm("no-label-guard", {"label_guard": False}, reader=False),
+    Arm("realistic", {"realistic": True}),
 )
 BASELINE, DEFAULT = "mnist-only", "misclassified"
 
@@ -87,6 +92,7 @@ class Settings:
     synthetic_per_round: int = 20_000
     preset: str = "seed"
     arms: tuple[str, ...] = ("mnist-only", "random", "misclassified")
+    common: tuple[tuple[str, str], ...] = ()  # --set name=value: options of every arm
     work: Path = ROOT / "runs" / "experiment"
     out: Path = ROOT / "docs"
     report_only: bool = False
@@ -103,6 +109,8 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--preset", default=d.preset)
     p.add_argument("--arms", default=",".join(d.arms), help="comma-separated arms: "
                    + ", ".join(a.name for a in ARMS))
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a `hardmine run` option for every arm, e.g. pen_scan=true (repeatable)")
     p.add_argument("--work", type=Path, default=d.work, help="where models and banks go")
     p.add_argument("--out", type=Path, default=d.out, help="where results.md goes")
     p.add_argument("--report-only", action="store_true", help="rebuild the report; start no run")
@@ -110,8 +118,11 @@ def parse_args(argv: list[str]) -> Settings:
     arms = tuple(a.arms.split(","))
     if not {BASELINE, DEFAULT} <= set(arms) or not set(arms) <= {x.name for x in ARMS}:
         p.error(f"--arms must include {BASELINE} and {DEFAULT}, from: " + ", ".join(x.name for x in ARMS))
+    if any("=" not in x for x in a.set):
+        p.error("--set takes NAME=VALUE, e.g. --set pen_scan=true")
+    common = tuple(tuple(x.split("=", 1)) for x in a.set)
     return Settings(tuple(int(x) for x in a.seeds.split(",")), a.base_epochs, a.rounds, a.epochs_per_round,
-                    a.synthetic_per_round, a.preset, arms, a.work, a.out, a.report_only)
+                    a.synthetic_per_round, a.preset, arms, common, a.work, a.out, a.report_only)
 
 
 def run(cmd: list) -> float:
@@ -180,7 +191,7 @@ def run_arm(s: Settings, arm: Arm, seed: int) -> tuple[pd.DataFrame, list[dict]]
     """(metrics.csv rows, score rows of the last-round and shipped models) of one (arm, seed)."""
     base = base_model(s, seed)
     params = {"rounds": s.rounds, "epochs_per_round": s.epochs_per_round,
-              "synthetic_per_round": s.synthetic_per_round, "preset": s.preset, "seed": seed, **arm.options}
+              "synthetic_per_round": s.synthetic_per_round, "preset": s.preset, "seed": seed, **dict(s.common), **arm.options}
     run_dir = s.work / f"{arm.name}-seed{seed}-{tag({**params, 'base': base.name})}"
     metrics = run_dir / "metrics.csv"
     done = metrics.exists() and len(pd.read_csv(metrics)) == s.rounds + 1

@@ -53,6 +53,8 @@ def mine_and_retrain(
     mix_fraction: float = D.mix_fraction,
     balance: bool = D.balance,
     round_lr: float | None = D.round_lr,
+    pen_scan: bool = D.pen_scan,
+    realistic: bool = D.realistic,
     preset: str = D.preset,
     strategy: str = D.strategy,
     mine_cap: int = D.mine_cap,

@@ -63,6 +63,12 @@ class FlowSettings:
     round_lr: float | None = _opt(
         None, "initial learning rate of the retraining rounds (k >= 1), in (0, 1]; default: the "
         "preset's. Lower keeps more of what the model knew")
+    pen_scan: bool = _opt(
+        False, "vary pen width and scan resolution of every training image, MNIST and bank alike, so "
+        "neither stands for a class (model.pipeline.PenScan) (true|false)")
+    realistic: bool = _opt(
+        False, "mine MNIST-like synthetic digits: slant, pen pressure, 20x20 fit and centring, grain "
+        "(miner realistic rendering) (true|false)")
     preset: str = _opt("seed", "CNN preset of model.cnn (seed|strong)")
     strategy: str = _opt(
         "misclassified", f"which synthetic digits to store ({'|'.join(STRATEGIES)})")

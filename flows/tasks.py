@@ -83,6 +83,7 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
     cfg = checked_replace(TrainConfig(), {
         "epochs": s.epochs_per_round, "preset": s.preset, "seed": training_seed(s.seed, k),
         "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
+        "pen_scan": s.pen_scan,
         "lr": s.round_lr if k >= 1 else None,
     }, f"mine-and-retrain round {k}")
     init = str(rd.current) if k >= 1 else None
@@ -124,7 +125,8 @@ def mine_round(s: FlowSettings, k: int, model_path: str, reader_path: str | None
         budget.write_budget(rd.budget(k), budget.budget_table(counts, s.jitter))
     labels, radii, jitter_index = budget.expand(counts, s.jitter)
     seed = mining_seed(s.seed, k)
-    images, records = miner.generate(labels, radii, seed)  # (N, 28, 28) uint8
+    images, records = miner.generate(labels, radii, seed,  # (N, 28, 28) uint8
+                                     config=miner.GeneratorConfig(realistic=s.realistic))
     probs = predict_proba(_load(model_path), images)  # (N, 10) float32
     pred = probs.argmax(axis=1).astype(np.uint8)
     valid = miner.is_valid(records)

@@ -37,12 +37,14 @@ def _echo_err(message: str) -> None:
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="random rotation 10 deg, zoom 0.1, shifts 0.1 (the notebook's settings)")
 @click.option("--batch-size", default=128, show_default=True, type=int, help="images per training step")
+@click.option("--pen-scan/--no-pen-scan", default=False, show_default=True,
+              help="vary pen width and scan resolution of every training image (model.pipeline.PenScan)")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of weights, shuffling, dropout, augmentation")
 @click.option("--lr", default=None, type=float,
               help="initial learning rate, in (0, 1]; the preset's schedule still applies [default: the preset's: 1e-3]")
 @click.option("--init", "init_model", default=None, type=click.Path(), help="continue from this .keras model [default: fresh]")
 @click.option("--out", default="model.keras", show_default=True, type=click.Path(), help="where to save the best-on-validation model (.keras)")
-def train(mnist, preset, epochs, bank, mix, balance, augment, batch_size, seed, lr, init_model, out) -> None:
+def train(mnist, preset, epochs, bank, mix, balance, augment, pen_scan, batch_size, seed, lr, init_model, out) -> None:
     """Train a CNN preset on MNIST (optionally mixed with a hard-case bank).
 
     Keeps the epoch with the best validation accuracy at --out and writes the
@@ -57,7 +59,7 @@ def train(mnist, preset, epochs, bank, mix, balance, augment, batch_size, seed, 
     # everything checked before MNIST is read or a step is trained
     cfg = checked_replace(TrainConfig(), {
         "preset": preset, "epochs": get_preset(preset).epochs if epochs is None else epochs, "mix_fraction": mix,
-        "balance": balance, "augment": augment, "batch_size": batch_size, "seed": seed, "lr": lr,
+        "balance": balance, "augment": augment, "pen_scan": pen_scan, "batch_size": batch_size, "seed": seed, "lr": lr,
     }, "hardmine train")
     check_output(out, "train", (".keras",), make_parents=True)
     if init_model is not None:

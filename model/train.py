@@ -27,7 +27,7 @@ import numpy as np
 from miner.config import require
 from model.cnn import SCHEDULES, build_model, compile_model, get_preset, load_model
 from model.data import Mnist
-from model.pipeline import Augment, bank_size, steps_per_epoch, train_dataset
+from model.pipeline import Augment, PenScan, bank_size, steps_per_epoch, train_dataset
 
 LOGGER = logging.getLogger("hardmine.model")
 MAX_EPOCHS = 1000  # the strong preset needs 50; more is a typo, not a plan
@@ -42,6 +42,7 @@ class TrainConfig:
     mix_fraction: float = 0.2  # share of every batch drawn from the bank, [0, 1); ignored without a bank
     balance: bool = False  # draw bank cases evenly over their true classes
     augment: bool = True  # the notebook's random rotation 10 deg, zoom 0.1, shifts 0.1
+    pen_scan: bool = False  # vary pen width and scan resolution per image (model.pipeline.PenScan)
     seed: int = 0  # seeds weights, shuffling, dropout and augmentation, >= 0
     lr: float | None = None  # initial learning rate, > 0; None = the preset's (its schedule still applies)
 
@@ -110,7 +111,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     mix = cfg.mix_fraction if bank_size(bank_path) else 0.0
     stream = train_dataset(data.x_train, data.y_train, bank_path if mix else None, batch_size=cfg.batch_size,
                            mix=mix, balance=cfg.balance, augment=Augment() if cfg.augment else None,
-                           seed=cfg.seed)
+                           pen_scan=PenScan() if cfg.pen_scan else None, seed=cfg.seed)
     steps = steps_per_epoch(len(data.y_train), cfg.batch_size)
     val = (data.x_val.astype(np.float32)[..., None], data.y_val)  # (N, 28, 28, 1) raw 0..255
 
@@ -125,7 +126,8 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     ]
     emit(f"training {cfg.preset} for {cfg.epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
          f"on {len(data.y_train)} MNIST images, bank mix {mix:.2f}"
-         f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
+         f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, "
+         f"pen/scan {'on' if cfg.pen_scan else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
          f"{', from ' + str(init_model) if init_model else ''}")
     start = time.perf_counter()
     fit = model.fit(stream, steps_per_epoch=steps, epochs=cfg.epochs, validation_data=val,
