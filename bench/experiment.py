@@ -404,7 +404,8 @@ def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: li
         f"- seeds {list(s.seeds)}; every arm of a seed starts from the same round-0 `{s.preset}` model "
         f"({s.base_epochs} epochs on MNIST, no augmentation);",
         f"- {s.rounds} retraining rounds x {s.epochs_per_round} epoch(s), {s.synthetic_per_round} synthetic "
-        "digits generated a round, every other setting the service's default;",
+        "digits generated a round, every other setting the service's default"
+        + (" but " + ", ".join(f"`{k}={v}`" for k, v in s.common) + " (every arm)" if s.common else "") + ";",
         "- synthetic accuracy: the fixed synthetic evaluation set (seeds mining never draws), mean over "
         f"jitter >= {HARD_JITTER:g}; real-digit suite: `model/robustness.py` on the first {ROBUST_LIMIT:,} MNIST "
         f"test digits under each of its {len(VARIANTS)} variants; the promotion guard decides on the validation split only.",
