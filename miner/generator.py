@@ -12,11 +12,12 @@ first use, so importing :mod:`miner` stays cheap (and never imports TensorFlow).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from miner.config import HardmineError, require
+from miner.settings import Settings
 from miner.glyphs import variants as legal_variants
 
 GENERATOR_VERSION = 1  # bump when a change alters any image drawn from the same record
@@ -44,21 +45,24 @@ RECORD_DTYPE = np.dtype([
 ])
 
 
-@dataclass(frozen=True)
-class GeneratorConfig:
-    normalize: bool = False  # MNIST-style normalisation of the image; raw wins on recognition (docs/miner.md)
-    realistic: bool = False  # MNIST-like rendering (REALISTIC); measured in bench/realism.py (docs/miner.md)
-    max_jitter: float = 14.0  # grid px; beyond half the frame nearly all ink leaves it
-    max_ink_out: float = 0.02  # is_valid: largest fraction of ink allowed outside the frame
-    min_ink: float = 15.0  # is_valid: smallest ink mass (sum/255); the faintest MNIST training digit has 19.9
+class GeneratorConfig(Settings):
+    normalize: bool = Field(False, description=(
+        "MNIST-style 20x20 box + centre of mass, or raw strokes (raw wins on recognition, docs/miner.md)"))
+    realistic: bool = Field(False, description=(
+        "MNIST-like rendering: slant, pen pressure, 20x20 fit, centring by mass (measured in bench/realism.py, "
+        "docs/miner.md)"))
+    # grid px; beyond half the frame nearly all ink leaves it
+    max_jitter: float = Field(14.0, ge=0, le=28, description="largest jitter radius, grid pixels")
+    max_ink_out: float = Field(0.02, ge=0, le=1, description="is_valid: largest fraction of ink outside the frame")
+    # the faintest MNIST training digit has 19.9
+    min_ink: float = Field(15.0, ge=0, description="is_valid: smallest ink mass (sum/255)")
 
-    def __post_init__(self) -> None:
-        require(0.0 <= self.max_jitter <= 28.0, f"GeneratorConfig: max_jitter={self.max_jitter} must be in 0..28 grid pixels")
-        require(0.0 <= self.max_ink_out <= 1.0, f"GeneratorConfig: max_ink_out={self.max_ink_out} must be in 0..1")
-        require(self.min_ink >= 0.0, f"GeneratorConfig: min_ink={self.min_ink} must be >= 0")
-        require(not (self.normalize and self.realistic),
-                "GeneratorConfig: normalize and realistic both set; the realistic rendering fits and centres "
-                "the digit itself, choose one")
+    @model_validator(mode="after")
+    def _one_rendering(self) -> "GeneratorConfig":
+        if self.normalize and self.realistic:
+            raise ValueError("normalize and realistic both set; the realistic rendering fits and centres the "
+                             "digit itself, choose one")
+        return self
 
 
 def _labels(labels) -> np.ndarray:
