@@ -173,8 +173,9 @@ def make_settings(overrides: Mapping[str, Any]) -> FlowSettings:
 def check_inputs(settings: FlowSettings) -> None:
     """The checks that read the disk or the model registry; run before round 0.
 
-    An unreadable MNIST path, a bank file that is not a bank, an unknown preset
-    or a run directory that cannot be created stop the run with one line.
+    An unreadable MNIST path or init model, a bank file that is not a bank or a
+    run directory that cannot be created stop the run with one line (the model
+    itself has checked types, ranges and choices such as the preset).
     """
     mnist = settings.mnist_path
     if mnist is not None:
