@@ -23,14 +23,13 @@ from pydantic import AfterValidator, Field
 
 from flows.select import STRATEGIES
 from miner.config import HardmineError, require
+from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
-from model.settings import (EPOCH_RANGE, EVAL_PER_CELL, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
+from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
                             Balance, MixFraction, PenScanned, PresetName)
 
 WHERE = "mine-and-retrain"
 
-# The notebook's jitter radii (pixels of pen-stroke jitter).
-NOTEBOOK_JITTER = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
 MAX_JITTER = 8  # the largest radius a run mines at, in pixels (the notebook's largest is 5)
 # Mining seeds are derived as seed * 2**16 + round and must stay < 2**62
 # (miner refuses larger ones: they are reserved for the evaluation set).
@@ -69,7 +68,7 @@ class FlowSettings(Settings):
     epochs_per_round: int = Field(2, **EPOCH_RANGE, description="training epochs per round")
     synthetic_per_round: int = Field(20_000, **COUNT, description=(
         "synthetic digits generated per round, split over (digit, jitter) cells"))
-    jitter: Jitter = Field(NOTEBOOK_JITTER, description=(
+    jitter: Jitter = Field(EVAL_JITTERS, description=(  # the notebook's radii
         f"jitter radii in pixels, comma-separated, each in [0, {MAX_JITTER}]"))
     mix_fraction: MixFraction = MIX_FRACTION
     balance: Balance = False

@@ -23,7 +23,8 @@ from miner.glyphs import variants as legal_variants
 GENERATOR_VERSION = 1  # bump when a change alters any image drawn from the same record
 RESERVED_SEEDS = 2**62  # seeds from here on are reserved (eval set); mining seeds are below
 EVAL_SEED = RESERVED_SEEDS  # the fixed synthetic evaluation set
-EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radii
+EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radii (the flow's default too)
+EVAL_PER_CELL = 50  # digits per (digit, jitter) cell of the evaluation set (the CLI and flow default)
 # variant bit of MNIST-style normalised images (20x20 box, centre of mass at 14, 14): kept in
 # `variant` so any store that keeps the contract fields can regenerate either kind
 NORMALIZED = 0x80
@@ -187,7 +188,7 @@ def is_valid(records: np.ndarray, config: GeneratorConfig | None = None) -> np.n
     return (records["ink_out"] <= cfg.max_ink_out) & (records["ink"] >= cfg.min_ink)
 
 
-def eval_set(per_cell: int = 50, jitters=EVAL_JITTERS, config: GeneratorConfig | None = None):
+def eval_set(per_cell: int = EVAL_PER_CELL, jitters=EVAL_JITTERS, config: GeneratorConfig | None = None):
     """The fixed synthetic evaluation set: ``per_cell`` digits per (jitter, label), reserved seed.
 
     Ordered jitter-major, then label; the same arguments always give the same set.

@@ -20,7 +20,7 @@ import typing
 from typing import Annotated, Any, ClassVar, Mapping, TypeVar
 
 import annotated_types as at
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
 from miner.config import HardmineError
 
@@ -56,6 +56,12 @@ class Settings(BaseModel):
 def checked_replace(obj: S, overrides: Mapping[str, Any]) -> S:
     """A copy of ``obj`` with ``overrides`` applied by name, checked like a new one."""
     return type(obj)(**{**dict(obj), **overrides})
+
+
+def checked_value(kind: Any, value: Any, where: str, name: str) -> Any:
+    """``value`` checked against a field type such as ``model.settings.MixFraction``, refused
+    in one line as that setting would be: for a library function that takes the setting itself."""
+    return getattr(create_model(where, __base__=Settings, **{name: (kind, ...)})(**{name: value}), name)
 
 
 def number(x: float) -> str:

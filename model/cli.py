@@ -18,7 +18,8 @@ import click
 
 from miner.config import check_output, require, write_atomically
 from miner.options import options
-from model.settings import EVAL_PER_CELL, MAX_PER_CELL, TrainConfig
+from miner.generator import EVAL_PER_CELL
+from model.settings import MAX_PER_CELL, TrainConfig
 MNIST_HELP = "MNIST: Keras .npz, IDX directory/files or Kaggle train.csv [default: $HARDMINE_MNIST, else Keras' download]"
 
 

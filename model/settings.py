@@ -43,9 +43,8 @@ LR_RANGE = {"gt": 0, "le": 1}
 MAX_EPOCHS = 1000  # the strong preset needs 50; more is a typo, not a plan
 EPOCH_RANGE = {"ge": 1, "le": MAX_EPOCHS}
 
-# the fixed synthetic evaluation set, digits per (digit, jitter) cell; 10,000 makes 700,000 digits
-# at the notebook's 7 radii
-EVAL_PER_CELL = 50
+# the fixed synthetic evaluation set, digits per (digit, jitter) cell: at most 10,000 (700,000 digits
+# at the notebook's 7 radii)
 MAX_PER_CELL = 10_000
 MAX_BATCH = 65536  # images per step; ~200 MB of float32 activations for the seed preset
 
