@@ -48,6 +48,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from flows.run_cli import FLAGS  # noqa: E402
+from flows.settings import FlowSettings  # noqa: E402
+from miner.options import argv  # noqa: E402
 from model.robustness import NAMES as VARIANTS  # noqa: E402
 
 HARDMINE = [sys.executable, "-m", "flows.cli"]
@@ -165,7 +168,7 @@ def evaluation(model: Path) -> dict:
     cached = model.with_suffix(".eval.json")
     if not cached.exists():
         out = subprocess.run([str(c) for c in HARDMINE + ["evaluate", model, "--json", "--no-plots",
-                                                         "--robust-limit", ROBUST_LIMIT]],
+                                                         "--robust-per-variant", ROBUST_LIMIT]],
                              cwd=ROOT, capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"experiment: evaluate {model} failed:\n{out.stderr[-3000:]}")
@@ -200,7 +203,7 @@ def run_arm(s: Settings, arm: Arm, seed: int) -> tuple[pd.DataFrame, list[dict]]
             return None
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "params.json").write_text(json.dumps(params, indent=1))
-        options = [x for name, value in params.items() for x in ("--" + name.replace("_", "-"), value)]
+        options = argv(FlowSettings, params, FLAGS)  # --no-label-guard, --pen-scan, --jitter 0,3, ...
         if arm.reader:
             options += ["--reader-model", reader_model(s)]
         run(HARDMINE + ["run", "--init-model", base, *options, "--run-dir", run_dir])

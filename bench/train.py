@@ -7,7 +7,7 @@ Two arms train the ``seed`` preset on the same ``--n`` MNIST images per epoch
 
 - in-memory: ``model.fit`` on NumPy arrays, the notebook's way;
 - pipeline: ``model.fit`` on :func:`model.pipeline.train_dataset` with
-  ``--mix`` of every batch streamed from a temporary HDF5 bank of ``--bank-cases``
+  ``--mix-fraction`` of every batch streamed from a temporary HDF5 bank of ``--bank-cases``
   cases (MNIST images not in the training subset).
 
 The arms alternate epoch by epoch (A, B, A, B, ...) so the load from other
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mnist", default=None, help="MNIST path (default: $HARDMINE_MNIST, else Keras' download)")
     ap.add_argument("--n", type=int, default=6_400, help="MNIST images per epoch, both arms (default 6400)")
     ap.add_argument("--rounds", type=int, default=5, help="epochs per arm, the first dropped (default 5)")
-    ap.add_argument("--mix", type=float, default=0.2, help="share of each pipeline batch from the bank (default 0.2)")
+    ap.add_argument("--mix-fraction", dest="mix", type=float, default=0.2, help="share of each pipeline batch from the bank (default 0.2)")
     ap.add_argument("--bank-cases", type=int, default=5_000, help="cases in the temporary bank (default 5000)")
     args = ap.parse_args(argv)
 

@@ -37,6 +37,7 @@ SUBCOMMANDS: dict[str, str] = {
 # when TensorFlow is imported, so it is set before any subcommand runs.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 VERBOSE_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+ARGV = "hardmine.argv"  # ctx.meta key: the command line after the root's name
 
 
 class UserError(click.ClickException):
@@ -48,9 +49,10 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
-def one_line(exc: click.UsageError) -> UserError:
-    """click's four-line usage message as one line naming the command and its --help."""
-    where = exc.ctx.command_path if exc.ctx is not None else "hardmine"
+def one_line(exc: click.UsageError, where: str = "hardmine") -> UserError:
+    """click's four-line usage message as one line naming the command (``where`` when
+    click does not say: an option missing its value) and its --help."""
+    where = exc.ctx.command_path if exc.ctx is not None else where
     return UserError(f"{where}: {exc.format_message().rstrip('.')}; see `{where} --help`")
 
 
@@ -86,6 +88,23 @@ class LazyGroup(click.Group):
         except click.UsageError as exc:
             raise one_line(exc) from None
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV] = list(args)
+        return super().parse_args(ctx, args)
+
+    def command_path(self, ctx: click.Context) -> str:
+        """``hardmine bank list``: the deepest subcommand the command line names."""
+        names, command = [ctx.command_path], self
+        for arg in ctx.meta.get(ARGV, []):
+            if arg.startswith("-"):
+                continue  # the root's own options
+            sub = command.get_command(ctx, arg) if isinstance(command, click.Group) else None
+            if sub is None:
+                break
+            names.append(arg)
+            command = sub
+        return " ".join(names)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -94,7 +113,7 @@ class LazyGroup(click.Group):
         except click.exceptions.NoArgsIsHelpError:
             raise
         except click.UsageError as exc:  # a subcommand's arguments, or an unknown subcommand
-            raise one_line(exc) from None
+            raise one_line(exc, self.command_path(ctx)) from None
 
 
 @click.group(name="hardmine", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -37,7 +37,7 @@ from prefect import flow, get_run_logger, runtime
 from flows import report
 from flows.rundir import RunDir, expand_run_dir
 from flows.preflight import preflight
-from flows.settings import DEFAULTS as D, default_bank, make_settings
+from flows.settings import DEFAULTS, default_bank, flow_parameters, make_settings
 from flows.tasks import (evaluate_round, mine_round, promote_round, reader_task, report_round, store_round,
                          train_round)
 
@@ -45,40 +45,13 @@ FLOW_NAME = "mine-and-retrain"
 
 
 @flow(name=FLOW_NAME, flow_run_name="mine-and-retrain-{rounds}-rounds-{strategy}", log_prints=True)
-def mine_and_retrain(
-    rounds: int = D.rounds,
-    epochs_per_round: int = D.epochs_per_round,
-    synthetic_per_round: int = D.synthetic_per_round,
-    jitter: tuple[float, ...] = D.jitter,
-    mix_fraction: float = D.mix_fraction,
-    balance: bool = D.balance,
-    round_lr: float | None = D.round_lr,
-    pen_scan: bool = D.pen_scan,
-    realistic: bool = D.realistic,
-    preset: str = D.preset,
-    strategy: str = D.strategy,
-    mine_cap: int = D.mine_cap,
-    margin: float = D.margin,
-    budget_floor: float = D.budget_floor,
-    promote_tolerance: float = D.promote_tolerance,
-    promote_suite_tolerance: float = D.promote_suite_tolerance,
-    promote_class_tolerance: float = D.promote_class_tolerance,
-    robust_per_variant: int | None = D.robust_per_variant,
-    label_guard: bool = D.label_guard,
-    reader_model: str | None = D.reader_model,
-    reader_threshold: float = D.reader_threshold,
-    eval_per_cell: int = D.eval_per_cell,
-    seed: int = D.seed,
-    run_dir: str = D.run_dir,
-    bank_path: str | None = D.bank_path,
-    mnist_path: str | None = D.mnist_path,
-    mnist_limit: int | None = D.mnist_limit,
-    init_model: str | None = D.init_model,
-) -> str:
+@flow_parameters  # the parameters, their types, ranges, defaults and descriptions: FlowSettings' fields
+def mine_and_retrain(**params) -> str:
     """Mine the synthetic digits the CNN gets wrong and retrain on them; returns
-    the path of ``metrics.csv``. Parameters: see ``hardmine run --help``."""
-    params = dict(locals())
-    params["bank_path"] = bank_path or str(default_bank(run_dir))  # from run_dir before {date} is filled in
+    the path of ``metrics.csv``."""
+    run_dir = params.get("run_dir", DEFAULTS.run_dir)
+    # the bank from run_dir before {date} is filled in
+    params["bank_path"] = params.get("bank_path") or str(default_bank(run_dir))
     params["run_dir"] = expand_run_dir(run_dir, runtime.flow_run.scheduled_start_time)
     s = make_settings(params)
     preflight(s)

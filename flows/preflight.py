@@ -20,7 +20,6 @@ is not writable: retrying cannot fix those), except a
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,8 +62,9 @@ def preflight(settings: FlowSettings, when: datetime | None = None) -> FlowSetti
     """Check every input and output of a run; create the run directory and the
     bank's folder. ``when`` fills ``{date}`` in run_dir (default: now, UTC).
     Returns the settings the checks saw (run_dir with its date filled in)."""
-    s = dataclasses.replace(settings, run_dir=expand_run_dir(settings.run_dir, when or datetime.now(timezone.utc)),
-                            bank_path=str(settings.bank))
+    s = settings.model_copy(update={  # derived from checked values: nothing to check again
+        "run_dir": expand_run_dir(settings.run_dir, when or datetime.now(timezone.utc)),
+        "bank_path": str(settings.bank)})
     _creatable_dir(Path(s.run_dir), "run_dir")
     _bank(s.bank)
     if s.init_model is not None:

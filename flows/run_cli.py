@@ -2,12 +2,15 @@
 ``hardmine serve`` (the deployment ``mine-and-retrain/nightly`` on a cron).
 
     hardmine run --rounds 2 --run-dir runs/demo
-    hardmine serve --cron "0 2 * * *" --param run_dir=runs/nightly
+    hardmine serve --cron "0 2 * * *" --run-dir "runs/nightly/{date}"
 
 Every field of :class:`~flows.settings.FlowSettings` is an option of ``hardmine
-run`` (``--epochs-per-round`` for ``epochs_per_round``; ``--bank`` and
-``--mnist`` for the two paths), built from the dataclass so the two cannot
-drift apart. Only the options given override the defaults; everything is
+run`` and ``hardmine serve`` (``--epochs-per-round`` for ``epochs_per_round``;
+``--bank`` and ``--mnist`` for the two paths; ``--balance/--no-balance`` for a
+bool), built from the model by :func:`miner.options.options`, so the options,
+the flow's parameters and the deployment cannot drift apart. ``serve`` serves
+:data:`flows.deployment.DEPLOYMENT` (prefect.yaml's deployment too) with the
+options given as its default parameters. Everything is
 checked before the flow starts (:func:`flows.preflight.preflight`: MNIST read,
 init model loaded, bank opened, output folders tried), so a bad value is one
 ``error:`` line, exit 2, before Prefect starts a server.
@@ -23,30 +26,27 @@ signal number (130 for Ctrl-C); a rerun with the same --run-dir resumes.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import functools
+import json
 import logging
 import os
 import signal
 import sys
 import subprocess
-import typing
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
 
 from flows.cli import UserError
+from flows.deployment import DEPLOYMENT
 from flows.preflight import preflight
-from flows.settings import DEFAULTS, FlowSettings, make_settings
-from miner.config import HardmineError, parse_overrides
+from flows.rundir import RunDir
+from flows.settings import FlowSettings
+from miner.config import HardmineError
+from miner.options import given, options
 
-# The deployment, as prefect.yaml describes it too (tests/test_flow_cli.py keeps them equal).
-DEPLOYMENT = "nightly"
-DEFAULT_CRON = "0 2 * * *"  # 02:00 every night (UTC)
-# One run directory a night ({date} = scheduled date); bank_path is left to its default, which
-# follows run_dir: here runs/nightly/bank.h5, one bank growing across nights (flows.settings.default_bank).
-NIGHTLY_PARAMS = {"run_dir": "runs/nightly/{date}"}
 # Signals that end a run the way Ctrl-C does (SIGKILL cannot be caught: PR_SET_PDEATHSIG covers it).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -187,48 +187,29 @@ def stop_on_signals(what: str, then: str) -> Iterator[None]:
         raise stopped(received[0])
 
 
-# Python type of a field -> click type of its option (tuples are given comma-separated).
-CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
+# the two paths keep the short flags every command uses for them
+FLAGS = {"bank_path": "--bank", "mnist_path": "--mnist"}
 
 
-def _click_type(hint) -> click.ParamType:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if args and typing.get_origin(hint) is not tuple:  # `int | None` -> int
-        hint = args[0]
-    return CLICK_TYPES.get(hint, click.STRING)
-
-
-def _shown(value) -> str:
-    """`` [default: ...]`` for the help text; nothing for ``None`` (the help says it)."""
-    if value is None:
-        return ""
-    if isinstance(value, tuple):
-        value = ",".join(f"{v:g}" for v in value)
-    return f" [default: {value}]"
-
-
-def settings_options(command):
-    """Decorate ``command`` with one option per FlowSettings field (no defaults
-    on the click side: an absent option means 'the flow's default')."""
-    hints = typing.get_type_hints(FlowSettings)
-    for f in reversed(dataclasses.fields(FlowSettings)):
-        flag = f.metadata.get("option", "--" + f.name.replace("_", "-"))
-        default = getattr(DEFAULTS, f.name)
-        command = click.option(
-            flag, f.name, type=_click_type(hints[f.name]), default=None,
-            help=f.metadata["help"] + _shown(default))(command)
-    return command
+def run_report(metrics: str, settings: FlowSettings) -> dict:
+    """``hardmine run --json``: where the run wrote, and its last completed round's metrics row."""
+    rows = RunDir(Path(metrics).parent).rows()
+    last = json.loads(rows.tail(1).to_json(orient="records"))[0] if len(rows) else None  # NaN -> null
+    return {"metrics": metrics, "run_dir": str(Path(metrics).parent), "bank": str(settings.bank),
+            "rounds": len(rows), "last_round": last}
 
 
 @click.command()
-@settings_options
-def run(**options) -> None:
+@options(FlowSettings, FLAGS)
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="print the run's paths and its last round's metrics row as one JSON object")
+def run(as_json: bool, **values) -> None:
     """Run the mine-and-retrain flow here and now (Prefect embedded mode).
 
     Rerun with the same --run-dir to resume after the last completed round.
     Prints the path of metrics.csv when done.
     """
-    settings = make_settings({k: v for k, v in options.items() if v is not None})
+    settings = FlowSettings(**values)
     with stop_on_signals(f"run {settings.run_dir}",
                          "rerun the same command to resume after the last completed round"):
         preflight(settings)
@@ -236,33 +217,31 @@ def run(**options) -> None:
         quiet_user_tracebacks()
         start_embedded_server()
         metrics = mine_and_retrain(**settings.as_params())
-    click.echo(metrics)
+    click.echo(json.dumps(run_report(metrics, settings)) if as_json else metrics)
 
 
 @click.command()
-@click.option("--cron", default=DEFAULT_CRON, show_default=True,
+@click.option("--cron", default=DEPLOYMENT.cron, show_default=True,
               help="schedule of the deployment (cron syntax, UTC)")
-@click.option("--name", default=DEPLOYMENT, show_default=True, help="deployment name")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="default flow parameter of the deployment, e.g. rounds=2 (repeatable); "
-                   f"run_dir defaults to {NIGHTLY_PARAMS['run_dir']} and bank_path follows it "
-                   "(RUN_DIR/bank.h5, or next to the dated directories)")
-def serve(cron: str, name: str, params: tuple[str, ...]) -> None:
+@click.option("--name", default=DEPLOYMENT.name, show_default=True, help="deployment name")
+@options(FlowSettings, FLAGS)
+@click.pass_context
+def serve(ctx: click.Context, cron: str, name: str, **values) -> None:
     """Serve the deployment mine-and-retrain/nightly from this process.
 
+    The options given become the deployment's default parameters, on top of
+    prefect.yaml's (run_dir runs/nightly/{date}; bank_path follows run_dir).
     Needs a Prefect API (PREFECT_API_URL, e.g. from `prefect server start`).
     Runs come from the cron schedule or from `prefect deployment run
     mine-and-retrain/nightly --param rounds=1`, one at a time (they share the
     bank). Stop with Ctrl-C.
     """
-    overrides = {**NIGHTLY_PARAMS, **parse_overrides(params, "hardmine serve")}
-    settings = make_settings(overrides)
+    deployment = DEPLOYMENT.with_changes(name=name, cron=cron, parameters=given(ctx, values))
     check_schedule(cron, name)
     from flows.mine_and_retrain import mine_and_retrain
-    parameters = {k: v for k, v in settings.as_params().items() if k in overrides}
     with stop_on_signals(f"serve {name}", "start it again to serve"):
         start_embedded_server()
-        mine_and_retrain.serve(name=name, cron=cron, parameters=parameters, limit=1)
+        mine_and_retrain.serve(**deployment.serve_arguments())
 
 
 def check_schedule(cron: str, name: str) -> None:

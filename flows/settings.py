@@ -3,28 +3,34 @@ need the file system (MNIST path, bank file) -- all before any training.
 
     python -c "from flows.settings import FlowSettings; print(FlowSettings())"
 
-``FlowSettings`` is the single source of the flow's defaults: the flow's
-signature, ``hardmine run``'s options and ``hardmine serve``'s deployment
-parameters are all built from its fields (the ``help`` metadata is the
-option's ``--help`` text). The defaults make a useful run on a 2-core CPU in
+``FlowSettings`` (pydantic) is the single source of the flow's parameters:
+their defaults, ranges, choices and descriptions. The flow's signature (so
+Prefect's parameter schema, form and validation), ``hardmine run``'s and
+``hardmine serve``'s options and the deployment's parameters are all built
+from its fields; the training options it shares with ``hardmine train`` come
+from :mod:`model.settings`. The defaults make a useful run on a 2-core CPU in
 well under an hour (measured figures in ``docs/flows.md``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Callable, ClassVar, Literal, Mapping
+
+from pydantic import AfterValidator, Field
 
 from flows.select import STRATEGIES
-from miner.config import HardmineError, checked_replace, require
+from miner.config import HardmineError, require
+from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
+from miner.settings import Floats, Settings
+from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
+                            Balance, MixFraction, PenScanned, PresetName)
 
 WHERE = "mine-and-retrain"
 
-# The notebook's jitter radii (pixels of pen-stroke jitter).
-NOTEBOOK_JITTER = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
+MAX_JITTER = 8  # the largest radius a run mines at, in pixels (the notebook's largest is 5)
 # Mining seeds are derived as seed * 2**16 + round and must stay < 2**62
 # (miner refuses larger ones: they are reserved for the evaluation set).
 MAX_SEED = 2**40
@@ -40,101 +46,82 @@ def default_bank(run_dir: str) -> Path:
     return Path(run_dir) / "bank.h5" if dated is None else Path(*parts[:dated], "bank.h5")
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
+def _distinct_radii(jitter: tuple[float, ...]) -> tuple[float, ...]:
+    if not jitter or not all(0 <= j <= MAX_JITTER for j in jitter) or len(set(jitter)) != len(jitter):
+        raise ValueError(f"jitter={list(jitter)} must be distinct radii in [0, {MAX_JITTER}], "
+                         "e.g. 0,0.5,1,2,3,4,5")
+    return jitter
 
 
-@dataclass(frozen=True)
-class FlowSettings:
+Jitter = Annotated[Floats, AfterValidator(_distinct_radii)]
+UNIT = {"ge": 0, "le": 1}  # a share or a tolerance
+COUNT = {"ge": 1, "le": 10_000_000}  # a number of digits: at least one, a typo above ten million
+
+
+class FlowSettings(Settings):
     """Every parameter of the ``mine-and-retrain`` flow."""
 
-    rounds: int = _opt(3, "retraining rounds after round 0 (MNIST only); rounds=2 makes rounds 0, 1, 2")
-    epochs_per_round: int = _opt(2, "training epochs per round (>= 1)")
-    synthetic_per_round: int = _opt(
-        20_000, "synthetic digits generated per round, split over (digit, jitter) cells")
-    jitter: tuple[float, ...] = _opt(
-        NOTEBOOK_JITTER, "jitter radii in pixels, comma-separated (each in [0, 8])")
-    # 0.05: the share that met issue 6's bar (docs/results.md); 0.25 mines more but costs ~0.5
-    # points of MNIST test accuracy
-    mix_fraction: float = _opt(
-        0.05, "fraction of each training batch drawn from the bank, in [0, 1); 0 = MNIST only")
-    balance: bool = _opt(
-        False, "draw the bank's share of each batch evenly over the true classes (true|false)")
-    round_lr: float | None = _opt(
-        None, "initial learning rate of the retraining rounds (k >= 1), in (0, 1]; default: the "
-        "preset's. Lower keeps more of what the model knew")
-    pen_scan: bool = _opt(
-        False, "vary pen width and scan resolution of every training image, MNIST and bank alike, so "
-        "neither stands for a class (model.pipeline.PenScan) (true|false)")
-    realistic: bool = _opt(
-        False, "mine MNIST-like synthetic digits: slant, pen pressure, 20x20 fit and centring, grain "
-        "(miner realistic rendering) (true|false)")
-    preset: str = _opt("seed", "CNN preset of model.cnn (seed|strong)")
-    strategy: str = _opt(
-        "misclassified", f"which synthetic digits to store ({'|'.join(STRATEGIES)})")
-    mine_cap: int = _opt(
-        4_000, "most cases stored in the bank per round, the same for every strategy")
-    margin: float = _opt(
-        0.5, "strategy=margin: store cases whose true-class probability is below this, in (0, 1]")
-    budget_floor: float = _opt(
-        0.2, "share of the budget split evenly over cells so none starves, in [0, 1]")
-    promote_tolerance: float = _opt(
-        0.002, "promotion guard: a round becomes current only if its MNIST val accuracy is not "
-        "lower than the current model's by more than this")
-    promote_suite_tolerance: float = _opt(
-        0.005, "promotion guard: ... nor its real-digit robustness suite mean (val split) by more than this")
-    promote_class_tolerance: float = _opt(
-        0.01, "promotion guard: ... nor any class of the robustness suite (val split) by more than this")
+    WHERE: ClassVar[str] = WHERE
+
+    rounds: int = Field(3, ge=0, le=MAX_ROUNDS, description=(
+        "retraining rounds after round 0 (MNIST only); rounds=2 makes rounds 0, 1, 2"))
+    epochs_per_round: int = Field(2, **EPOCH_RANGE, description="training epochs per round")
+    synthetic_per_round: int = Field(20_000, **COUNT, description=(
+        "synthetic digits generated per round, split over (digit, jitter) cells"))
+    jitter: Jitter = Field(EVAL_JITTERS, description=(  # the notebook's radii
+        f"jitter radii in pixels, comma-separated, each in [0, {MAX_JITTER}]"))
+    mix_fraction: MixFraction = MIX_FRACTION
+    balance: Balance = False
+    round_lr: float | None = Field(None, **LR_RANGE, description=(
+        "initial learning rate of the retraining rounds (k >= 1); default: the preset's. Lower keeps more "
+        "of what the model knew"))
+    pen_scan: PenScanned = False
+    realistic: bool = Field(False, description=(
+        "mine MNIST-like synthetic digits: slant, pen pressure, 20x20 fit and centring, grain "
+        "(miner realistic rendering)"))
+    preset: PresetName = "seed"
+    strategy: Literal[tuple(STRATEGIES)] = Field("misclassified", description="which synthetic digits to store")
+    mine_cap: int = Field(4_000, **COUNT, description=(
+        "most cases stored in the bank per round, the same for every strategy"))
+    margin: float = Field(0.5, gt=0, le=1, description=(
+        "strategy=margin: store cases whose true-class probability is below this"))
+    budget_floor: float = Field(0.2, **UNIT, description=(
+        "share of the budget split evenly over cells so none starves"))
+    promote_tolerance: float = Field(0.002, **UNIT, description=(
+        "promotion guard: a round becomes current only if its MNIST val accuracy is not lower than the "
+        "current model's by more than this"))
+    promote_suite_tolerance: float = Field(0.005, **UNIT, description=(
+        "promotion guard: ... nor its real-digit robustness suite mean (val split) by more than this"))
+    promote_class_tolerance: float = Field(0.01, **UNIT, description=(
+        "promotion guard: ... nor any class of the robustness suite (val split) by more than this"))
     # 3,000 of the 6,000 validation digits: 39,000 predictions a round (about 10 s on 2 idle
     # cores), ~3,900 digits per class pooled over variants for the per-class check
-    robust_per_variant: int | None = _opt(
-        3000, "validation digits per robustness-suite variant scored each round (the promotion "
-        "guard's evidence); empty = all")
-    label_guard: bool = _opt(
-        True, "quarantine mined digits that the independent reader does not read as their label "
-        "(status=ambiguous in the bank: kept, never trained on unless reviewed) (true|false)")
-    reader_model: str | None = _opt(
-        None, "the label guard's reader (.keras); trained on MNIST at the first round if missing; "
-        "default reader.keras next to the bank, so runs that share a bank (the nightly "
-        "deployment) share one reader")
-    reader_threshold: float = _opt(
-        0.5, "label guard: a mined digit is ambiguous when the reader gives its label less than this "
-        "probability, in (0, 1]")
-    eval_per_cell: int = _opt(
-        50, "digits per (digit, jitter) cell of the fixed synthetic evaluation set")
-    seed: int = _opt(0, "seed of training and mining, in [0, 2**40)")
-    run_dir: str = _opt("runs/default", "run directory: metrics.csv, models/, plots; rerun to resume")
-    bank_path: str | None = _opt(
-        None, "hard-case bank (HDF5); default RUN_DIR/bank.h5, or for a RUN_DIR with a {date} part "
-        "bank.h5 in the folder above it, shared by the dated runs", option="--bank")
-    mnist_path: str | None = _opt(
-        None, "MNIST .npz; default $HARDMINE_MNIST, else the Keras cache/download", option="--mnist")
-    mnist_limit: int | None = _opt(
-        None, "use only the first N images of each MNIST split: train, val, test (smoke tests)")
-    init_model: str | None = _opt(
-        None, "start from this saved .keras model: round 0 mines and evaluates it instead of "
-        "training a fresh CNN (bring your own model; bench/experiment.py shares round 0 this way)")
-
-    def __post_init__(self) -> None:
-        for name, low, high in _RANGES:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            require(low <= value <= high,
-                    f"{WHERE}: {name}={value} is out of range; use a value in [{low}, {high}]")
-        require(0 <= self.mix_fraction < 1,
-                f"{WHERE}: mix_fraction={self.mix_fraction} must be in [0, 1); "
-                "use 0 for MNIST only")
-        require(0 < self.margin <= 1, f"{WHERE}: margin={self.margin} must be in (0, 1]")
-        require(0 < self.reader_threshold <= 1,
-                f"{WHERE}: reader_threshold={self.reader_threshold} must be in (0, 1]")
-        require(len(self.jitter) > 0 and all(0 <= j <= 8 for j in self.jitter)
-                and len(set(self.jitter)) == len(self.jitter),
-                f"{WHERE}: jitter={list(self.jitter)} must be distinct radii in [0, 8], "
-                "e.g. 0,0.5,1,2,3,4,5")
-        require(self.strategy in STRATEGIES,
-                f"{WHERE}: unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
-        require(bool(self.run_dir), f"{WHERE}: run_dir is empty; give a directory")
+    robust_per_variant: int | None = Field(3000, **COUNT, description=(
+        "validation digits per robustness-suite variant scored each round (the promotion guard's "
+        "evidence); none = all"))
+    label_guard: bool = Field(True, description=(
+        "quarantine mined digits that the independent reader does not read as their label "
+        "(status=ambiguous in the bank: kept, never trained on unless reviewed)"))
+    reader_model: str | None = Field(None, description=(
+        "the label guard's reader (.keras); trained on MNIST at the first round if missing; default "
+        "reader.keras next to the bank, so runs that share a bank (the nightly deployment) share one reader"))
+    reader_threshold: float = Field(0.5, gt=0, le=1, description=(
+        "label guard: a mined digit is ambiguous when the reader gives its label less than this probability"))
+    eval_per_cell: int = Field(EVAL_PER_CELL, ge=1, le=MAX_PER_CELL, description=(
+        "digits per (digit, jitter) cell of the fixed synthetic evaluation set"))
+    seed: int = Field(0, ge=0, lt=MAX_SEED, description="seed of training and mining")
+    run_dir: str = Field("runs/default", min_length=1, description=(
+        "run directory: metrics.csv, models/, plots; rerun to resume"))
+    bank_path: str | None = Field(None, description=(
+        "hard-case bank (HDF5); default RUN_DIR/bank.h5, or for a RUN_DIR with a {date} part bank.h5 in "
+        "the folder above it, shared by the dated runs"))
+    mnist_path: str | None = Field(None, description=(
+        "MNIST .npz; default $HARDMINE_MNIST, else the Keras cache/download"))
+    mnist_limit: int | None = Field(None, **COUNT, description=(
+        "use only the first N images of each MNIST split: train, val, test (smoke tests)"))
+    init_model: str | None = Field(None, description=(
+        "start from this saved .keras model: round 0 mines and evaluates it instead of training a fresh CNN "
+        "(bring your own model; bench/experiment.py shares round 0 this way)"))
 
     # Paths the flow derives from the settings.
     @property
@@ -153,47 +140,42 @@ class FlowSettings:
 
     def as_params(self) -> dict[str, Any]:
         """Flow parameters as JSON-friendly values (lists, not tuples)."""
-        out = dataclasses.asdict(self)
-        out["jitter"] = list(self.jitter)
-        return out
+        return self.model_dump(mode="json")
 
-
-# name, low, high (inclusive) for the numeric fields with plain bounds.
-_RANGES: tuple[tuple[str, float, float], ...] = (
-    ("rounds", 0, MAX_ROUNDS),
-    ("epochs_per_round", 1, 1000),
-    ("synthetic_per_round", 1, 10_000_000),
-    ("mine_cap", 1, 10_000_000),
-    ("budget_floor", 0.0, 1.0),
-    ("promote_tolerance", 0.0, 1.0),
-    ("promote_suite_tolerance", 0.0, 1.0),
-    ("promote_class_tolerance", 0.0, 1.0),
-    ("robust_per_variant", 1, 10_000_000),
-    ("eval_per_cell", 1, 10_000),
-    ("seed", 0, MAX_SEED - 1),
-    ("mnist_limit", 1, 10_000_000),
-    ("round_lr", 1e-12, 1.0),
-)
 
 DEFAULTS = FlowSettings()
+
+
+def flow_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``fn(**params)`` FlowSettings' fields as its parameters, for Prefect to read
+    before ``@flow`` wraps it: a keyword per field with its type, range and choices
+    (``Annotated[type, *constraints]``) and its default, so the flow's parameter schema,
+    Prefect's form and Prefect's own validation all follow the model; and the fields'
+    descriptions as the docstring's ``Args:`` section, where Prefect 3.9 takes them from
+    (it drops a description given inside ``Annotated``)."""
+    fn.__signature__ = inspect.Signature([
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                          annotation=Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
+        for name, f in FlowSettings.model_fields.items()], return_annotation=str)
+    args = "".join(f"\n        {name}: {f.description}" for name, f in FlowSettings.model_fields.items())
+    fn.__doc__ = f"{fn.__doc__ or ''}\n\n    Args:{args}\n"
+    return fn
 
 
 def make_settings(overrides: Mapping[str, Any]) -> FlowSettings:
     """Defaults with ``overrides`` applied by name: unknown names, wrong types
     and out-of-range values raise :class:`HardmineError` (one line, starting
     with the flow's name whichever entry point was used)."""
-    return checked_replace(DEFAULTS, overrides, WHERE)
+    return FlowSettings(**overrides)
 
 
 def check_inputs(settings: FlowSettings) -> None:
     """The checks that read the disk or the model registry; run before round 0.
 
-    An unreadable MNIST path, a bank file that is not a bank, an unknown preset
-    or a run directory that cannot be created stop the run with one line.
+    An unreadable MNIST path or init model, a bank file that is not a bank or a
+    run directory that cannot be created stop the run with one line (the model
+    itself has checked types, ranges and choices such as the preset).
     """
-    from model.cnn import PRESETS  # imports Keras: only here, not at import time
-    require(settings.preset in PRESETS,
-            f"{WHERE}: unknown preset {settings.preset!r}; use one of {', '.join(PRESETS)}")
     mnist = settings.mnist_path
     if mnist is not None:
         require(os.path.exists(mnist) and os.access(mnist, os.R_OK),

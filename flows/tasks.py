@@ -69,7 +69,6 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
     """Round 0: a fresh ``preset`` CNN on MNIST (or a copy of ``init_model``). Round k >= 1: continue from
     ``models/current.keras`` on MNIST mixed with the bank."""
     from model.train import TrainConfig, train
-    from miner.config import checked_replace
     rd = RunDir(s.run_dir)
     start = time.perf_counter()
     if k == 0 and s.init_model is not None:  # bring-your-own round-0 model: no training
@@ -80,12 +79,12 @@ def train_round(s: FlowSettings, k: int) -> dict[str, Any]:
         get_run_logger().info("round 0 starts from %s (not trained here)", s.init_model)
         return {"model": str(rd.model(0)), "train_acc": float("nan"), "bank_mix": 0.0,
                 "seconds": time.perf_counter() - start}
-    cfg = checked_replace(TrainConfig(), {
-        "epochs": s.epochs_per_round, "preset": s.preset, "seed": training_seed(s.seed, k),
-        "mix_fraction": s.mix_fraction if k >= 1 else 0.0, "balance": s.balance,
-        "pen_scan": s.pen_scan,
-        "lr": s.round_lr if k >= 1 else None,
-    }, f"mine-and-retrain round {k}")
+    cfg = TrainConfig(
+        epochs=s.epochs_per_round, preset=s.preset, seed=training_seed(s.seed, k),
+        mix_fraction=s.mix_fraction if k >= 1 else 0.0, balance=s.balance,
+        pen_scan=s.pen_scan,
+        lr=s.round_lr if k >= 1 else None,
+    )
     init = str(rd.current) if k >= 1 else None
     result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
                    init_model=init)  # logs to hardmine.model; an empty or missing bank trains on MNIST only

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ import numpy as np
 
 from miner.config import HardmineError, check_output, require, write_atomically
 from miner import generator
+from miner.options import options
 
 COUNT_MAX = 1_000_000  # 784 MB of pixels, plus the drawing's working memory
 MONTAGE_MAX = 400  # digits a .png montage can show legibly
@@ -54,13 +56,11 @@ WRITERS = {".npz": save_npz, ".png": save_montage}
 @click.option("--digits", default="0-9", show_default=True, help="Digits to draw, evenly: a range 0-9 or a list 3,5,8.")
 @click.option("--jitter", type=float, default=0.0, show_default=True, help="Jitter radius of every control point, grid pixels (>= 0).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random stream (0 .. 2**62-1); same seed, same digits.")
-@click.option("--normalize/--raw", default=None, help="MNIST-style 20x20 box + centre of mass, or raw strokes [default: the generator's].")
-@click.option("--realistic/--notebook-pen", default=None,
-              help="MNIST-like rendering (slant, pen pressure, 20x20 fit, centring by mass), or the notebook's pen "
-                   "[default: the generator's].")
+@options(generator.GeneratorConfig, only=("normalize", "realistic"))
 @click.option("--out", "out", required=True, help="Output file: .npz (arrays) or .png (labelled montage).")
-def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool | None, realistic: bool | None,
-             out: str) -> None:
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="print what was written (path, count, digits, jitter, seed, rendering) as one JSON object")
+def generate(count: int, digits: str, jitter: float, seed: int, out: str, as_json: bool, **rendering) -> None:
     """Draw synthetic pen-stroke digits, labels spread evenly over --digits.
 
     Writes .npz (images (N,28,28) uint8, labels, and the parameter columns jitter,
@@ -73,9 +73,12 @@ def generate(count: int, digits: str, jitter: float, seed: int, normalize: bool 
             f"generate: a .png montage shows at most {MONTAGE_MAX} digits; use .npz for --count {count}")
     chosen = parse_digits(digits)
     labels = np.asarray(chosen)[np.arange(count) % len(chosen)]
-    chosen_render = {k: v for k, v in (("normalize", normalize), ("realistic", realistic)) if v is not None}
-    cfg = generator.GeneratorConfig(**chosen_render)
+    cfg = generator.GeneratorConfig(**rendering)
     images, records = generator.generate(labels, jitter, seed, config=cfg)
     write_atomically(path, lambda tmp: writer(tmp, images, records), "generate")
+    if as_json:
+        click.echo(json.dumps({"out": out, "count": count, "digits": chosen, "jitter": jitter, "seed": seed,
+                               **rendering}))
+        return
     click.echo(f"wrote {count} digits ({digits}, jitter {jitter:g}, seed {seed}) to {out}")
 

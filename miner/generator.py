@@ -12,17 +12,19 @@ first use, so importing :mod:`miner` stays cheap (and never imports TensorFlow).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from miner.config import HardmineError, require
+from miner.settings import Settings
 from miner.glyphs import variants as legal_variants
 
 GENERATOR_VERSION = 1  # bump when a change alters any image drawn from the same record
 RESERVED_SEEDS = 2**62  # seeds from here on are reserved (eval set); mining seeds are below
 EVAL_SEED = RESERVED_SEEDS  # the fixed synthetic evaluation set
-EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radii
+EVAL_JITTERS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # the notebook's jitter radii (the flow's default too)
+EVAL_PER_CELL = 50  # digits per (digit, jitter) cell of the evaluation set (the CLI and flow default)
 # variant bit of MNIST-style normalised images (20x20 box, centre of mass at 14, 14): kept in
 # `variant` so any store that keeps the contract fields can regenerate either kind
 NORMALIZED = 0x80
@@ -44,21 +46,24 @@ RECORD_DTYPE = np.dtype([
 ])
 
 
-@dataclass(frozen=True)
-class GeneratorConfig:
-    normalize: bool = False  # MNIST-style normalisation of the image; raw wins on recognition (docs/miner.md)
-    realistic: bool = False  # MNIST-like rendering (REALISTIC); measured in bench/realism.py (docs/miner.md)
-    max_jitter: float = 14.0  # grid px; beyond half the frame nearly all ink leaves it
-    max_ink_out: float = 0.02  # is_valid: largest fraction of ink allowed outside the frame
-    min_ink: float = 15.0  # is_valid: smallest ink mass (sum/255); the faintest MNIST training digit has 19.9
+class GeneratorConfig(Settings):
+    normalize: bool = Field(False, description=(
+        "MNIST-style 20x20 box + centre of mass, or raw strokes (raw wins on recognition, docs/miner.md)"))
+    realistic: bool = Field(False, description=(
+        "MNIST-like rendering: slant, pen pressure, 20x20 fit, centring by mass (measured in bench/realism.py, "
+        "docs/miner.md)"))
+    # grid px; beyond half the frame nearly all ink leaves it
+    max_jitter: float = Field(14.0, ge=0, le=28, description="largest jitter radius, grid pixels")
+    max_ink_out: float = Field(0.02, ge=0, le=1, description="is_valid: largest fraction of ink outside the frame")
+    # the faintest MNIST training digit has 19.9
+    min_ink: float = Field(15.0, ge=0, description="is_valid: smallest ink mass (sum/255)")
 
-    def __post_init__(self) -> None:
-        require(0.0 <= self.max_jitter <= 28.0, f"GeneratorConfig: max_jitter={self.max_jitter} must be in 0..28 grid pixels")
-        require(0.0 <= self.max_ink_out <= 1.0, f"GeneratorConfig: max_ink_out={self.max_ink_out} must be in 0..1")
-        require(self.min_ink >= 0.0, f"GeneratorConfig: min_ink={self.min_ink} must be >= 0")
-        require(not (self.normalize and self.realistic),
-                "GeneratorConfig: normalize and realistic both set; the realistic rendering fits and centres "
-                "the digit itself, choose one")
+    @model_validator(mode="after")
+    def _one_rendering(self) -> "GeneratorConfig":
+        if self.normalize and self.realistic:
+            raise ValueError("normalize and realistic both set; the realistic rendering fits and centres the "
+                             "digit itself, choose one")
+        return self
 
 
 def _labels(labels) -> np.ndarray:
@@ -183,7 +188,7 @@ def is_valid(records: np.ndarray, config: GeneratorConfig | None = None) -> np.n
     return (records["ink_out"] <= cfg.max_ink_out) & (records["ink"] >= cfg.min_ink)
 
 
-def eval_set(per_cell: int = 50, jitters=EVAL_JITTERS, config: GeneratorConfig | None = None):
+def eval_set(per_cell: int = EVAL_PER_CELL, jitters=EVAL_JITTERS, config: GeneratorConfig | None = None):
     """The fixed synthetic evaluation set: ``per_cell`` digits per (jitter, label), reserved seed.
 
     Ordered jitter-major, then label; the same arguments always give the same set.

@@ -1,6 +1,6 @@
 """``hardmine train``, ``hardmine evaluate``, ``hardmine predict``.
 
-    hardmine train --mnist mnist.npz --preset seed --epochs 10 --no-augment --out seed.keras
+    hardmine train --mnist mnist.npz --preset seed --epochs 10 --no-augment --out seed.keras --json
     hardmine evaluate seed.keras --mnist mnist.npz --json
     hardmine predict seed.keras --kaggle test.csv --out submission.csv
 
@@ -17,8 +17,9 @@ from pathlib import Path
 import click
 
 from miner.config import check_output, require, write_atomically
-
-PER_CELL_MAX = 10_000  # 700,000 synthetic digits at the notebook's 7 radii
+from miner.options import options
+from miner.generator import EVAL_PER_CELL
+from model.settings import MAX_PER_CELL, TrainConfig
 MNIST_HELP = "MNIST: Keras .npz, IDX directory/files or Kaggle train.csv [default: $HARDMINE_MNIST, else Keras' download]"
 
 
@@ -28,48 +29,37 @@ def _echo_err(message: str) -> None:
 
 @click.command()
 @click.option("--mnist", "mnist", default=None, type=click.Path(), help=MNIST_HELP)
-@click.option("--preset", default="seed", show_default=True, help="CNN preset of model.cnn.PRESETS: seed | strong")
-@click.option("--epochs", default=None, type=int,
-              help="training epochs [default: the preset's recommendation: seed 10, strong 50]")
 @click.option("--bank", default=None, type=click.Path(), help="hard-case bank (HDF5) to mix in [default: none, MNIST only]")
-@click.option("--mix", default=0.2, show_default=True, type=float, help="share of every batch drawn from --bank, in [0, 1)")
-@click.option("--balance/--no-balance", default=False, show_default=True, help="draw bank cases evenly over classes")
-@click.option("--augment/--no-augment", default=True, show_default=True,
-              help="random rotation 10 deg, zoom 0.1, shifts 0.1 (the notebook's settings)")
-@click.option("--batch-size", default=128, show_default=True, type=int, help="images per training step")
-@click.option("--pen-scan/--no-pen-scan", default=False, show_default=True,
-              help="vary pen width and scan resolution of every training image (model.pipeline.PenScan)")
-@click.option("--seed", default=0, show_default=True, type=int, help="seed of weights, shuffling, dropout, augmentation")
-@click.option("--lr", default=None, type=float,
-              help="initial learning rate, in (0, 1]; the preset's schedule still applies [default: the preset's: 1e-3]")
-@click.option("--init", "init_model", default=None, type=click.Path(), help="continue from this .keras model [default: fresh]")
+@options(TrainConfig)
+@click.option("--init-model", "init_model", default=None, type=click.Path(),
+              help="continue from this saved .keras model [default: a fresh CNN]")
 @click.option("--out", default="model.keras", show_default=True, type=click.Path(), help="where to save the best-on-validation model (.keras)")
-def train(mnist, preset, epochs, bank, mix, balance, augment, pen_scan, batch_size, seed, lr, init_model, out) -> None:
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="print the result (paths, history, best epoch, seconds, settings) as one JSON object")
+def train(mnist, bank, init_model, out, as_json, **values) -> None:
     """Train a CNN preset on MNIST (optionally mixed with a hard-case bank).
 
     Keeps the epoch with the best validation accuracy at --out and writes the
     history next to it (<stem>.history.json). One progress line per epoch goes
     to stderr.
     """
-    from miner.config import checked_replace
-    from model.cnn import check_model_file, get_preset
+    cfg = TrainConfig(**values)  # everything checked before MNIST is read or a step is trained
+    from model.cnn import check_model_file
     from model.data import load_mnist
-    from model.train import TrainConfig, train as run_training
+    from model.train import train as run_training
 
-    # everything checked before MNIST is read or a step is trained
-    cfg = checked_replace(TrainConfig(), {
-        "preset": preset, "epochs": get_preset(preset).epochs if epochs is None else epochs, "mix_fraction": mix,
-        "balance": balance, "augment": augment, "pen_scan": pen_scan, "batch_size": batch_size, "seed": seed, "lr": lr,
-    }, "hardmine train")
     check_output(out, "train", (".keras",), make_parents=True)
     if init_model is not None:
-        check_model_file(init_model, "train: --init")
+        check_model_file(init_model, "train: --init-model")
     if bank is not None:
         from store import check_bank
         require(os.path.exists(bank), f"train: --bank {bank} does not exist; check the path or drop --bank")
         check_bank(bank)
     data = load_mnist(mnist)
     result = run_training(cfg, data, out, bank_path=bank, init_model=init_model, log=_echo_err)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
     click.echo(f"{result['model']}: best val_acc {result['val_acc']:.4f} at epoch "
                f"{result['best_epoch']}/{result['epochs']} in {result['seconds']:.0f} s")
 
@@ -94,17 +84,17 @@ def _report_lines(model_path: str, source: str, s: dict) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, default=False, help="print the scores as one JSON object")
 @click.option("--synthetic/--no-synthetic", default=True, show_default=True,
               help="also score the fixed synthetic evaluation set (accuracy per jitter)")
-@click.option("--per-cell", default=50, show_default=True, type=click.IntRange(1, PER_CELL_MAX),
-              help="synthetic digits per (digit, jitter) cell")
+@click.option("--eval-per-cell", default=EVAL_PER_CELL, show_default=True, type=click.IntRange(1, MAX_PER_CELL),
+              help="synthetic digits per (digit, jitter) cell of the fixed evaluation set")
 @click.option("--robustness/--no-robustness", default=True, show_default=True,
               help="also score the real-digit robustness suite (MNIST test digits thickened, thinned, "
                    "scanned at low resolution, blurred, slanted, rotated, rescaled, moved, distorted)")
-@click.option("--robust-limit", default=None, type=click.IntRange(min=1),
+@click.option("--robust-per-variant", default=None, type=click.IntRange(min=1),
               help="digits of the test split per robustness variant [default: all]")
 @click.option("--plots", "plots_dir", default=None, type=click.Path(file_okay=False),
               help="write confusion/curves/jitter PNGs here [default: next to the model]")
 @click.option("--no-plots", is_flag=True, default=False, help="write no PNGs")
-def evaluate(model_path, mnist, as_json, synthetic, per_cell, robustness, robust_limit, plots_dir,
+def evaluate(model_path, mnist, as_json, synthetic, eval_per_cell, robustness, robust_per_variant, plots_dir,
              no_plots) -> None:
     """Score MODEL.keras: MNIST accuracy, per class, confusion; accuracy per jitter;
     the real-digit robustness suite per variant and class (test split).
@@ -129,12 +119,12 @@ def evaluate(model_path, mnist, as_json, synthetic, per_cell, robustness, robust
     if synthetic:
         import miner
 
-        eval_set = miner.eval_set(per_cell=per_cell)
+        eval_set = miner.eval_set(per_cell=eval_per_cell)
     suite = None
     if robustness:
         from model import robustness as rob
         split = "test" if len(data.y_test) else "val"  # Kaggle's train.csv has no labelled test split
-        suite = rob.for_split(data, split, robust_limit)
+        suite = rob.for_split(data, split, robust_per_variant)
     model = load_model(model_path, "evaluate")
     scores = score(model, data, synthetic=eval_set, suite=suite)
     if not no_plots:

@@ -33,6 +33,8 @@ import tensorflow as tf
 import keras
 
 from miner.config import require
+from miner.settings import checked_value
+from model.settings import MIX_FRACTION, MixFraction
 
 READ_ROWS = 1024  # rows per stream_batches() call: fewer Python round trips, little memory (0.8 MB)
 
@@ -207,11 +209,11 @@ def vary_pen_and_scan(ds: tf.data.Dataset, ps: PenScan | None, seed: int) -> tf.
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | None = None, *,
-                  batch_size: int = 128, mix: float = 0.2, balance: bool = False,
+                  batch_size: int = 128, mix: float = MIX_FRACTION, balance: bool = False,
                   augment: Augment | None = None, pen_scan: PenScan | None = None,
                   seed: int = 0) -> tf.data.Dataset:
     """The endless training stream: batches of float32 (batch_size, 28, 28, 1) and uint8 labels."""
-    require(0.0 <= mix < 1.0, f"train_dataset: mix={mix} must be in [0, 1) (share of each batch from the bank)")
+    mix = checked_value(MixFraction, mix, "train_dataset", "mix")
     k = int(round(mix * batch_size)) if bank_size(bank_path) else 0
     if k:
         ds = mix_batches(mnist_batches(x, y, batch_size - k, seed), bank_batches(bank_path, k, seed, balance))

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,33 +27,9 @@ from miner.config import require
 from model.cnn import SCHEDULES, build_model, compile_model, get_preset, load_model
 from model.data import Mnist
 from model.pipeline import Augment, PenScan, bank_size, steps_per_epoch, train_dataset
+from model.settings import TrainConfig
 
 LOGGER = logging.getLogger("hardmine.model")
-MAX_EPOCHS = 1000  # the strong preset needs 50; more is a typo, not a plan
-MAX_BATCH = 65536  # images per step; ~200 MB of float32 activations for the seed preset
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    preset: str = "seed"  # key of model.cnn.PRESETS (seed | strong)
-    epochs: int = 10  # passes of len(x_train) images each, >= 1
-    batch_size: int = 128  # images per step (the notebook's 128)
-    mix_fraction: float = 0.2  # share of every batch drawn from the bank, [0, 1); ignored without a bank
-    balance: bool = False  # draw bank cases evenly over their true classes
-    augment: bool = True  # the notebook's random rotation 10 deg, zoom 0.1, shifts 0.1
-    pen_scan: bool = False  # vary pen width and scan resolution per image (model.pipeline.PenScan)
-    seed: int = 0  # seeds weights, shuffling, dropout and augmentation, >= 0
-    lr: float | None = None  # initial learning rate, > 0; None = the preset's (its schedule still applies)
-
-    def __post_init__(self) -> None:
-        get_preset(self.preset)  # unknown preset -> HardmineError naming the choices
-        require(1 <= self.epochs <= MAX_EPOCHS, f"TrainConfig: epochs={self.epochs} must be in 1..{MAX_EPOCHS}")
-        require(2 <= self.batch_size <= MAX_BATCH,
-                f"TrainConfig: batch_size={self.batch_size} must be in 2..{MAX_BATCH}")
-        require(0.0 <= self.mix_fraction < 1.0,
-                f"TrainConfig: mix_fraction={self.mix_fraction} must be in [0, 1) (share of each batch from the bank)")
-        require(0 <= self.seed < 2**32, f"TrainConfig: seed={self.seed} must be in 0..2**32-1")
-        require(self.lr is None or 0 < self.lr <= 1, f"TrainConfig: lr={self.lr} must be in (0, 1]")
 
 
 Emit = Callable[[str], Any]
@@ -106,6 +81,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     out.parent.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     preset = get_preset(cfg.preset)
+    epochs = preset.epochs if cfg.epochs is None else cfg.epochs
     model = _start_model(cfg, init_model)
 
     mix = cfg.mix_fraction if bank_size(bank_path) else 0.0
@@ -120,17 +96,17 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     lr0 = preset.lr if cfg.lr is None else cfg.lr
     callbacks = [
         keras.callbacks.LearningRateScheduler(
-            lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, cfg.epochs)),
+            lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, epochs)),
         keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max", save_best_only=True),
-        LogProgress(emit, cfg.epochs),
+        LogProgress(emit, epochs),
     ]
-    emit(f"training {cfg.preset} for {cfg.epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
+    emit(f"training {cfg.preset} for {epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
          f"on {len(data.y_train)} MNIST images, bank mix {mix:.2f}"
          f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, "
          f"pen/scan {'on' if cfg.pen_scan else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
          f"{', from ' + str(init_model) if init_model else ''}")
     start = time.perf_counter()
-    fit = model.fit(stream, steps_per_epoch=steps, epochs=cfg.epochs, validation_data=val,
+    fit = model.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val,
                     validation_batch_size=1024, callbacks=callbacks, verbose=0,
                     shuffle=False)  # the pipeline shuffles
     seconds = time.perf_counter() - start
@@ -141,10 +117,10 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     result = {
         "model": str(out), "history_path": str(history_path(out)), "history": history,
         "val_acc": history["val_accuracy"][best], "best_epoch": best + 1,
-        "train_acc": history["accuracy"][-1], "epochs": cfg.epochs, "seconds": seconds,
-        "seconds_per_epoch": seconds / cfg.epochs, "bank_mix": mix, "config": asdict(cfg),
+        "train_acc": history["accuracy"][-1], "epochs": epochs, "seconds": seconds,
+        "seconds_per_epoch": seconds / epochs, "bank_mix": mix, "config": cfg.model_dump(),
     }
     history_path(out).write_text(json.dumps({k: v for k, v in result.items() if k != "history_path"}, indent=1))
-    emit(f"saved {out}: best val_acc {result['val_acc']:.4f} at epoch {best + 1}/{cfg.epochs} "
-         f"({seconds:.1f} s, {seconds / cfg.epochs:.1f} s/epoch)")
+    emit(f"saved {out}: best val_acc {result['val_acc']:.4f} at epoch {best + 1}/{epochs} "
+         f"({seconds:.1f} s, {seconds / epochs:.1f} s/epoch)")
     return result

@@ -16,11 +16,13 @@ import fcntl
 import logging
 import os
 import time
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from miner.config import HardmineError, TransientError, checked_replace
+from miner.config import HardmineError, TransientError
+from miner.settings import Settings, checked_replace
 from store.layout import (damage_is_an_error, TMP_SUFFIX, Manifest, lock_path, new_manifest, read_manifest, shard_dir, shard_files,
                           write_manifest)
 from store.retention import POLICIES, keep_ids
@@ -32,26 +34,15 @@ LOGGER = logging.getLogger("hardmine.store")
 COMPRESSIONS = {"none": None, "lzf": "lzf", "gzip": "gzip"}
 
 
-@dataclass(frozen=True)
-class BankConfig:
-    chunk_rows: int = 4096  # rows per HDF5 chunk; 4096 rows of images = 3.2 MB
-    compression: str = "none"  # none|lzf|gzip; none appends 5x faster (docs/store.md)
-    compact_below: int = 8192  # a shard with fewer rows is "small"...
-    compact_at: int = 16  # ...and this many small shards are merged into one
-    max_cases: int = 0  # size cap applied after every append; 0 = no cap
-    policy: str = "newest"  # what the cap keeps: newest|hardest|balanced
-    fsync: bool = True  # fsync before each commit; off only for throwaway banks
-
-    def __post_init__(self):
-        where = "BankConfig"
-        checks = {
-            "chunk_rows": self.chunk_rows >= 1, "compact_below": self.compact_below >= 0,
-            "compact_at": self.compact_at >= 2, "max_cases": self.max_cases >= 0,
-            "compression": self.compression in COMPRESSIONS, "policy": self.policy in POLICIES,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise HardmineError(f"{where}: {name}={getattr(self, name)!r} is out of range; see store/bank.py")
+class BankConfig(Settings):
+    chunk_rows: int = Field(4096, ge=1, description="rows per HDF5 chunk; 4096 rows of images = 3.2 MB")
+    compression: Literal[tuple(COMPRESSIONS)] = Field(
+        "none", description="none appends 5x faster (docs/store.md)")
+    compact_below: int = Field(8192, ge=0, description="a shard with fewer rows is 'small'...")
+    compact_at: int = Field(16, ge=2, description="...and this many small shards are merged into one")
+    max_cases: int = Field(0, ge=0, description="size cap applied after every append; 0 = no cap")
+    policy: Literal[tuple(POLICIES)] = Field("newest", description="what the cap keeps")
+    fsync: bool = Field(True, description="fsync before each commit; off only for throwaway banks")
 
 
 class Bank:
@@ -68,7 +59,7 @@ class Bank:
         """``mode="r"``: read-only snapshot. ``mode="a"``: the one writer; creates the bank if missing."""
         if mode not in ("r", "a"):
             raise HardmineError(f"Bank.open: mode must be 'r' or 'a', got {mode!r}")
-        config = checked_replace(config or BankConfig(), overrides, "BankConfig")
+        config = checked_replace(config or BankConfig(), overrides)
         bank = cls(path, mode, config)
         if mode == "r":
             bank._snap = Snapshot(bank.path)

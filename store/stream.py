@@ -17,26 +17,23 @@ relabel of a relabelled case, else its true label).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+from pydantic import Field
 
-from miner.config import HardmineError, checked_replace
+from miner.config import HardmineError
+from miner.settings import Settings, checked_replace
 from store.review import TRAINABLE_CODES, effective_labels
 from store.schema import N_CLASSES
 from store.layout import damage_is_an_error
 from store.shards import Snapshot, check_rows, read_rows
 
 
-@dataclass(frozen=True)
-class StreamConfig:
-    block_rows: int = 4096  # rows per read (3.2 MB of images); blocks are the unit of shuffling
-    buffer_rows: int = 32768  # shuffle buffer (26 MB of images): half is emitted per refill
-
-    def __post_init__(self):
-        if self.block_rows < 1 or self.buffer_rows < 1:
-            raise HardmineError(f"StreamConfig: block_rows and buffer_rows must be >= 1, got {self}")
+class StreamConfig(Settings):
+    # blocks are the unit of shuffling; half the buffer is emitted per refill
+    block_rows: int = Field(4096, ge=1, description="rows per read (3.2 MB of images)")
+    buffer_rows: int = Field(32768, ge=1, description="shuffle buffer (26 MB of images)")
 
 
 # filter name -> (shard column it reads, keep(column values, filter value, round of each append));
@@ -56,7 +53,7 @@ def stream_batches(path, batch_size: int, seed: int = 0, epoch: int = 0, rounds=
     effective label, ``jitter``: (low, high) inclusive) once, shuffled; the last
     batch may be smaller. ``balance`` resamples so each present class contributes
     the same expected count, keeping the pass length."""
-    cfg = checked_replace(config or StreamConfig(), overrides, "StreamConfig")
+    cfg = checked_replace(config or StreamConfig(), overrides)
     if int(batch_size) < 1:
         raise HardmineError(f"stream_batches: batch_size must be >= 1, got {batch_size}")
     if jitter is not None and (len(jitter) != 2 or jitter[0] > jitter[1]):

@@ -1,42 +1,91 @@
-"""`hardmine run` / `hardmine serve` options, the checks made before training,
-and prefect.yaml against the served deployment.
+"""`hardmine run` / `hardmine serve` options (one per setting, defaults from the
+settings models), the flow's Prefect parameter schema, the checks made before
+training, and prefect.yaml against the served deployment.
 
     pytest -q tests/test_flow_cli.py
 """
 
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from flows import EXTRA_LOGGERS
 from flows.cli import cli
-from flows.run_cli import DEFAULT_CRON, DEPLOYMENT, NIGHTLY_PARAMS
+from flows.deployment import DEPLOYMENT
+from flows.run_cli import FLAGS
 from flows.settings import FlowSettings, check_inputs, make_settings
 from miner.config import HardmineError
+from miner.generator import GeneratorConfig
+from miner.options import flag
+from model.settings import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_run_has_an_option_for_every_flow_parameter():
-    help_text = CliRunner().invoke(cli, ["run", "--help"]).output
-    for f in dataclasses.fields(FlowSettings):
-        flag = f.metadata.get("option", "--" + f.name.replace("_", "-"))
-        assert flag in help_text, flag
-    for flag in ("--rounds", "--epochs-per-round", "--synthetic-per-round", "--jitter", "--mix-fraction",
-                 "--preset", "--seed", "--run-dir", "--bank", "--mnist", "--strategy"):
-        assert f"  {flag} " in help_text, flag
+def test_run_and_serve_have_an_option_for_every_flow_parameter():
+    for command in ("run", "serve"):
+        help_text = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
+        for name, field in FlowSettings.model_fields.items():
+            option = flag(name, FLAGS)
+            shown = f"  {option} / --no-{option[2:]}" if field.annotation is bool else f"  {option} "
+            assert shown in help_text, shown
+        assert "--preset [seed|strong]" in help_text and "--strategy [misclassified|margin|entropy|random]" in help_text
 
 
-def test_flow_signature_matches_settings():
+# command -> the settings model its options come from
+COMMAND_SETTINGS = {"run": FlowSettings, "serve": FlowSettings, "train": TrainConfig, "generate": GeneratorConfig}
+
+
+@pytest.mark.parametrize("command", COMMAND_SETTINGS)
+def test_every_cli_default_is_its_settings_default(command):
+    model = COMMAND_SETTINGS[command]
+    params = {p.name: p for p in cli.get_command(None, command).params}
+    shared = [name for name in model.model_fields if name in params]
+    assert shared and (command == "generate" or shared == list(model.model_fields))
+    defaults = model()
+    for name in shared:
+        assert getattr(model(**{name: params[name].default}), name) == getattr(defaults, name), name
+
+
+def test_one_flag_per_concept_across_commands():
+    """The same setting has the same option in every command that takes it."""
+    def flags(command):
+        return {p.name: p.opts for p in cli.get_command(None, command).params if isinstance(p, click.Option)}
+    run, train, generate, evaluate = (flags(c) for c in ("run", "train", "generate", "evaluate"))
+    for name in set(run) & set(train):
+        assert run[name] == train[name], name
+    assert {"mix_fraction", "balance", "pen_scan", "preset", "seed", "init_model"} <= set(run) & set(train)
+    assert train["mnist"] == run["mnist_path"] == ["--mnist"] and train["bank"] == run["bank_path"] == ["--bank"]
+    assert run["realistic"] == generate["realistic"]
+    assert evaluate["eval_per_cell"] == run["eval_per_cell"]
+    assert evaluate["robust_per_variant"] == run["robust_per_variant"]
+
+
+def test_the_flow_signature_is_the_settings_model():
+    """Prefect's parameter schema (its Run form) has every field, in order, with its default, a
+    description, the range and the choices; Prefect's own validation follows the model."""
+    from prefect.utilities.callables import parameter_schema
     from flows.mine_and_retrain import mine_and_retrain
-    params = mine_and_retrain.parameters.properties
-    assert list(params) == [f.name for f in dataclasses.fields(FlowSettings)]
-    assert params["rounds"]["default"] == FlowSettings().rounds
+    props = parameter_schema(mine_and_retrain).model_dump_for_openapi()["properties"]
+    assert list(props) == list(FlowSettings.model_fields)
+    defaults = FlowSettings().as_params()
+    for name, prop in props.items():
+        assert prop["default"] == defaults[name], name
+        assert prop["description"] == FlowSettings.model_fields[name].description, name
+    assert props["preset"]["enum"] == ["seed", "strong"]
+    assert props["strategy"]["enum"] == ["misclassified", "margin", "entropy", "random"]
+    assert (props["rounds"]["minimum"], props["rounds"]["maximum"]) == (0, 65535)
+    assert (props["mix_fraction"]["minimum"], props["mix_fraction"]["exclusiveMaximum"]) == (0, 1)
+    validated = mine_and_retrain.validate_parameters({"rounds": "2", "jitter": "0,1.5", "strategy": "margin"})
+    assert (validated["rounds"], validated["jitter"], validated["strategy"]) == (2, (0.0, 1.5), "margin")
+    for bad in ({"rounds": -1}, {"strategy": "hardest"}, {"jitter": "1,1"}, {"bogus": 1}):
+        with pytest.raises(Exception, match="invalid parameters|expects parameters"):
+            mine_and_retrain.validate_parameters(bad)
 
 
 def test_module_entry_point_is_hardmine_run():
@@ -68,26 +117,55 @@ def test_a_file_that_is_not_a_bank_is_refused(tmp_path):
 
 
 def test_serve_refuses_bad_parameters_before_contacting_prefect():
-    result = CliRunner().invoke(cli, ["serve", "--param", "strategy=hardest"])
+    result = CliRunner().invoke(cli, ["serve", "--rounds", "-1"])
     assert result.exit_code == 2
-    assert result.output == ("error: mine-and-retrain: unknown strategy 'hardest'; "
-                             "use one of misclassified, margin, entropy, random\n")
-    result = CliRunner().invoke(cli, ["serve", "--param", "rounds"])
-    assert result.output == "error: hardmine serve: override 'rounds' must look like name=value\n"
+    assert result.output == "error: mine-and-retrain: rounds=-1 is out of range; use a value in [0, 65535]\n"
+    result = CliRunner().invoke(cli, ["serve", "--strategy", "hardest"])
+    assert result.exit_code == 2
+    assert result.output == ("error: hardmine serve: Invalid value for '--strategy': 'hardest' is not one of "
+                             "'misclassified', 'margin', 'entropy', 'random'; see `hardmine serve --help`\n")
 
 
-def test_prefect_yaml_describes_the_served_deployment():
+def test_prefect_yaml_is_generated_from_the_deployment():
+    assert (ROOT / "prefect.yaml").read_text() == DEPLOYMENT.prefect_yaml(), \
+        "prefect.yaml is stale: python -m flows.deployment > prefect.yaml"
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     (deployment,) = spec["deployments"]
-    assert deployment["name"] == DEPLOYMENT
-    assert deployment["entrypoint"] == "flows/mine_and_retrain.py:mine_and_retrain"
-    assert deployment["schedules"][0]["cron"] == DEFAULT_CRON
-    assert deployment["parameters"] == NIGHTLY_PARAMS
-    assert deployment["work_pool"]["name"] == "hardmine"
     # a worker's flow run imports Prefect before flows: the logging setting must come from here
     env = deployment["work_pool"]["job_variables"]["env"]
     assert env["PREFECT_LOGGING_EXTRA_LOGGERS"] == ",".join(EXTRA_LOGGERS)
     make_settings(deployment["parameters"])  # valid flow parameters
+    assert deployment["entrypoint"] == "flows/mine_and_retrain.py:mine_and_retrain"
+    from flows.mine_and_retrain import mine_and_retrain
+    assert Path(deployment["entrypoint"].split(":")[0]).resolve() == Path(mine_and_retrain.fn.__code__.co_filename)
+
+
+def test_serve_serves_prefect_yamls_deployment(monkeypatch):
+    """`hardmine serve` registers what `prefect deploy` would: name, description, tags, schedule,
+    concurrency limit and parameters (plus the options given)."""
+    import flows.run_cli
+    from flows.mine_and_retrain import mine_and_retrain
+    served = {}
+    monkeypatch.setattr(flows.run_cli, "start_embedded_server", lambda: None)
+    monkeypatch.setattr(type(mine_and_retrain), "serve", lambda self, **kwargs: served.update(kwargs))
+    (yaml_deployment,) = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 0, result.output
+    (schedule,) = served["schedules"]
+    assert {"name": served["name"], "description": served["description"], "tags": served["tags"],
+            "concurrency_limit": served["global_limit"], "parameters": served["parameters"],
+            "schedules": [{"cron": schedule.cron, "timezone": schedule.timezone, "active": schedule.active}]} == \
+        {key: yaml_deployment[key] for key in ("name", "description", "tags", "concurrency_limit", "parameters",
+                                               "schedules")}
+    assert served["limit"] == 1  # this process runs one at a time too
+
+    result = CliRunner().invoke(cli, ["serve", "--rounds", "1", "--jitter", "0,3", "--no-label-guard",
+                                      "--cron", "0 3 * * *"])
+    assert result.exit_code == 0, result.output
+    assert served["parameters"] == {**yaml_deployment["parameters"], "rounds": 1, "jitter": [0.0, 3.0],
+                                    "label_guard": False}
+    assert served["schedules"][0].cron == "0 3 * * *"
 
 
 # ---------------------------------------------------------------- bank follows run_dir; preflight; retries
@@ -107,9 +185,9 @@ def test_the_bank_follows_run_dir_unless_given(run_dir, bank):
 
 def test_the_nightly_deployment_leaves_the_bank_to_run_dir():
     """A user who triggers the deployment with their own run_dir keeps the bank there, not in runs/nightly."""
-    assert "bank_path" not in NIGHTLY_PARAMS
-    assert make_settings(NIGHTLY_PARAMS).bank == Path("runs/nightly/bank.h5")
-    assert make_settings({**NIGHTLY_PARAMS, "run_dir": "/tmp/try"}).bank == Path("/tmp/try/bank.h5")
+    assert "bank_path" not in DEPLOYMENT.parameters
+    assert make_settings(DEPLOYMENT.parameters).bank == Path("runs/nightly/bank.h5")
+    assert make_settings({**DEPLOYMENT.parameters, "run_dir": "/tmp/try"}).bank == Path("/tmp/try/bank.h5")
 
 
 def _tiny_mnist(path):
@@ -160,3 +238,17 @@ def test_prefects_console_shows_no_traceback_for_a_users_error():
                                        __import__("sys").exc_info())
         assert console.filter(record)
         assert (record.exc_info is not None) == kept
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["run", "--balance=maybe"], "error: hardmine run: Option '--balance' does not take a value; "
+                                 "see `hardmine run --help`\n"),
+    (["generate", "--count"], "error: hardmine generate: Option '--count' requires an argument; "
+                              "see `hardmine generate --help`\n"),
+    (["bank", "list", "b.h5", "--label"], "error: hardmine bank list: Option '--label' requires an argument; "
+                                          "see `hardmine bank list --help`\n"),
+])
+def test_a_usage_error_names_the_subcommand_it_came_from(argv, line):
+    """click leaves an option's missing or unwanted value without its command: the root finds it."""
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2 and result.output == line

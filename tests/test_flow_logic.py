@@ -132,16 +132,18 @@ def test_defaults_are_valid_and_paths_derive_from_run_dir():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"rounds": -1}, "rounds=-1 is out of range"),
-    ({"mix_fraction": 1.0}, "mix_fraction=1.0 must be in [0, 1)"),
-    ({"mix_fraction": -0.1}, "mix_fraction=-0.1 must be in [0, 1)"),
+    ({"mix_fraction": 1.0}, "mix_fraction=1 is out of range; use a value in [0, 1)"),
+    ({"mix_fraction": -0.1}, "mix_fraction=-0.1 is out of range; use a value in [0, 1)"),
     ({"strategy": "hardest"}, "unknown strategy 'hardest'"),
     ({"jitter": "1,1"}, "must be distinct radii"),
     ({"jitter": [9]}, "must be distinct radii"),
     ({"epochs_per_round": 0}, "epochs_per_round=0 is out of range"),
-    ({"rounds": "two"}, "rounds must be an integer"),
+    ({"rounds": "two"}, "rounds='two' is not an integer"),
     ({"roundz": 2}, "unknown setting 'roundz'"),
-    ({"balance": "maybe"}, "balance must be true or false"),
-    ({"round_lr": 0}, "round_lr=0.0 is out of range"),
+    ({"balance": "maybe"}, "balance='maybe' is not true or false; use true or false"),
+    ({"round_lr": 0}, "round_lr=0 is out of range; use a value in (0, 1]"),
+    ({"preset": "huge"}, "unknown preset 'huge'; use one of seed, strong"),
+    ({"run_dir": ""}, "run_dir is empty"),
 ])
 def test_invalid_settings_are_one_line_errors(overrides, message):
     with pytest.raises(HardmineError, match=None) as err:
@@ -211,9 +213,11 @@ def test_table_rows_and_progress():
 
 @pytest.mark.parametrize("args, line", [
     (["--rounds", "-1"], "error: mine-and-retrain: rounds=-1 is out of range; use a value in [0, 65535]\n"),
-    (["--mix-fraction", "1"], "error: mine-and-retrain: mix_fraction=1.0 must be in [0, 1); use 0 for MNIST only\n"),
-    (["--strategy", "hardest"], "error: mine-and-retrain: unknown strategy 'hardest'; "
-                                "use one of misclassified, margin, entropy, random\n"),
+    (["--mix-fraction", "1"], "error: mine-and-retrain: mix_fraction=1 is out of range; use a value in [0, 1)\n"),
+    (["--jitter", "1,1"], "error: mine-and-retrain: jitter=[1.0, 1.0] must be distinct radii in [0, 8], "
+                          "e.g. 0,0.5,1,2,3,4,5\n"),
+    (["--strategy", "hardest"], "error: hardmine run: Invalid value for '--strategy': 'hardest' is not one of "
+                                "'misclassified', 'margin', 'entropy', 'random'; see `hardmine run --help`\n"),
 ])
 def test_run_refuses_bad_parameters_before_anything_runs(args, line, tmp_path):
     result = CliRunner().invoke(cli, ["run", "--run-dir", str(tmp_path / "r"), *args])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from miner import GENERATOR_VERSION, RECORD_DTYPE, GeneratorConfig, eval_set, generate, is_valid, regenerate
-from miner.config import HardmineError, checked_replace
+from miner.config import HardmineError
+from miner.settings import checked_replace
 from miner.generator import EVAL_SEED, NORMALIZED, RESERVED_SEEDS
 
 LABELS = np.arange(300) % 10
@@ -117,9 +118,9 @@ def test_is_valid_uses_the_config_thresholds():
     ok = is_valid(rec)
     assert ok.any() and not ok.all()
     assert np.array_equal(ok, (rec["ink_out"] <= 0.02) & (rec["ink"] >= 15.0))
-    loose = checked_replace(GeneratorConfig(), {"max_ink_out": "1.0", "min_ink": "0"})
+    loose = checked_replace(GeneratorConfig(), {"max_ink_out": "1.0", "min_ink": "0"})  # text, as typed
     assert is_valid(rec, loose).all()
-    with pytest.raises(HardmineError, match="max_ink_out=2.0 must be in 0..1"):
+    with pytest.raises(HardmineError, match=r"GeneratorConfig: max_ink_out=2 is out of range; use a value in \[0, 1\]"):
         GeneratorConfig(max_ink_out=2.0)
 
 

@@ -81,7 +81,7 @@ def test_unwritable_output_exits_2(tmp_path):
 def test_help_lists_every_option():
     res = run("--help")
     assert res.exit_code == 0
-    for option in ("--count", "--digits", "--jitter", "--seed", "--normalize / --raw", "--realistic / --notebook-pen", "--out"):
+    for option in ("--count", "--digits", "--jitter", "--seed", "--normalize / --no-normalize", "--realistic / --no-realistic", "--out", "--json"):
         assert option in res.output
 
 

@@ -131,7 +131,7 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     runner = CliRunner()
     npz, out = str(tiny_mnist / "mnist.npz"), str(tmp_path / "m.keras")
     res = runner.invoke(cli, ["train", "--mnist", npz, "--epochs", "2", "--bank", str(tiny_mnist / "bank.h5"),
-                              "--mix", "0.25", "--batch-size", "32", "--out", out])
+                              "--mix-fraction", "0.25", "--batch-size", "32", "--out", out])
     assert res.exit_code == 0, res.output
     assert re.fullmatch(rf"{re.escape(out)}: best val_acc \d\.\d{{4}} at epoch [12]/2 in \d+ s\n", res.stdout)
     assert len(re.findall(r"^epoch \d/2: loss .* val_acc .* lr 1\.00e-03 \(", res.stderr, re.M)) == 2
@@ -139,10 +139,13 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     history = json.loads((tmp_path / "m.history.json").read_text())
     assert len(history["history"]["val_accuracy"]) == 2 and history["config"]["mix_fraction"] == 0.25
 
-    res = runner.invoke(cli, ["train", "--mnist", npz, "--epochs", "1", "--no-augment", "--init", out,
-                              "--lr", "2.5e-4", "--out", str(tmp_path / "m2.keras")])
+    res = runner.invoke(cli, ["train", "--mnist", npz, "--epochs", "1", "--no-augment", "--init-model", out,
+                              "--lr", "2.5e-4", "--out", str(tmp_path / "m2.keras"), "--json"])
     assert res.exit_code == 0, res.output
     assert re.search(r"^epoch 1/1: .* lr 2\.50e-04 \(", res.stderr, re.M)  # --lr replaces the preset's
+    reported = json.loads(res.stdout)  # --json: the result as one object
+    assert reported["model"] == str(tmp_path / "m2.keras") and reported["epochs"] == 1
+    assert reported["config"]["lr"] == 2.5e-4 and reported["config"]["augment"] is False
 
     res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--json", "--no-synthetic"])
     assert res.exit_code == 0, res.output
@@ -157,7 +160,7 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
     assert rob["mean"] == pytest.approx(sum(rob["per_variant"].values()) / len(NAMES))
 
     plots = tmp_path / "plots"
-    res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--per-cell", "2", "--plots", str(plots)])
+    res = runner.invoke(cli, ["evaluate", out, "--mnist", npz, "--eval-per-cell", "2", "--plots", str(plots)])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0] == f"{out} on {npz}"
@@ -185,10 +188,11 @@ def test_cli_train_evaluate_predict(tiny_mnist, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--preset", "big"], "error: unknown model preset 'big'; choose one of seed, strong\n"),
-    (["--mix", "1.5"], "error: TrainConfig: mix_fraction=1.5 must be in [0, 1) (share of each batch from the bank)\n"),
+    (["--preset", "big"], "error: hardmine train: Invalid value for '--preset': 'big' is not one of 'seed', "
+                          "'strong'; see `hardmine train --help`\n"),
+    (["--mix-fraction", "1.5"], "error: hardmine train: mix_fraction=1.5 is out of range; use a value in [0, 1)\n"),
     (["--out", "m.h5"], "error: train: cannot write m.h5: it must end in .keras\n"),
-    (["--lr", "0"], "error: TrainConfig: lr=0.0 must be in (0, 1]\n"),
+    (["--lr", "0"], "error: hardmine train: lr=0 is out of range; use a value in (0, 1]\n"),
 ])
 def test_cli_train_refuses_bad_settings(tiny_mnist, args, message):
     from click.testing import CliRunner

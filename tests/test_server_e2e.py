@@ -27,6 +27,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows.run_cli import FLAGS
+from flows.settings import FlowSettings
+from miner.options import argv
+
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
@@ -90,10 +94,6 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _cli_value(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
 def test_served_deployment_fires_on_schedule_and_runs_on_demand(tmp_path):
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -112,10 +112,8 @@ def test_served_deployment_fires_on_schedule_and_runs_on_demand(tmp_path):
 
         serve_log = tmp_path / "serve.log"
         # the deployment's defaults are the tiny parameters, so a scheduled run is tiny too
-        defaults = [arg for name, value in TINY.items() for arg in ("--param", f"{name}={_cli_value(value)}")]
-        procs.append(_start([str(BIN / "hardmine"), "serve", "--cron", "* * * * *", *defaults,
-                             "--param", f"run_dir={cron_dir}", "--param", f"bank_path={cron_bank}"],
-                            env, serve_log))
+        defaults = argv(FlowSettings, {**TINY, "run_dir": str(cron_dir), "bank_path": str(cron_bank)}, FLAGS)
+        procs.append(_start([str(BIN / "hardmine"), "serve", "--cron", "* * * * *", *defaults], env, serve_log))
         deployment = f"{api}/deployments/name/mine-and-retrain/nightly"
         _wait_for("hardmine serve", lambda: _get(deployment) == 200, 120, procs[1], serve_log)
         deployment_id = _json(deployment)["id"]

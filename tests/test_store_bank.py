@@ -274,7 +274,7 @@ def test_bad_open_arguments(path, tmp_path):
         Bank.open(str(tmp_path / "no" / "bank.h5"), "a")
     with pytest.raises(HardmineError, match="unknown setting 'chunk'"):
         Bank.open(path, "a", chunk=5)
-    with pytest.raises(HardmineError, match="compression"):
+    with pytest.raises(HardmineError, match="BankConfig: unknown compression 'zip'; use one of none, lzf, gzip"):
         Bank.open(path, "a", compression="zip")
     with Bank.open(path, "a") as b:
         append(b, 1, seed=0)

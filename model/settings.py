@@ -1,0 +1,69 @@
+"""Training settings: :class:`TrainConfig` (``hardmine train``'s options, what
+:func:`model.train.train` takes) and the types and defaults it shares with the
+``mine-and-retrain`` flow's settings, without importing Keras.
+
+    python -c "from model.settings import TrainConfig; print(TrainConfig())"
+
+:class:`TrainConfig` and :class:`flows.settings.FlowSettings` both declare the
+concepts they share with these (preset, mix fraction, balance, pen/scan, the
+ranges of epochs and learning rates), so ``--mix-fraction`` means the same
+share with the same default and range in ``hardmine train``, ``hardmine run``
+and the flow's Prefect form. Importing this module imports no TensorFlow:
+``hardmine --help`` lists ``train`` without paying for it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from miner.settings import Settings
+
+# model.cnn.PRESETS' names, here so that the flow's settings need not import Keras
+# (tests/test_config.py keeps the two equal).
+PRESET_NAMES = ("seed", "strong")
+PresetName = Annotated[Literal[PRESET_NAMES], Field(description="CNN preset of model.cnn")]
+
+# 0.05: the share that met issue 6's bar (docs/results.md); 0.25 mines more but costs ~0.5
+# points of MNIST test accuracy
+MIX_FRACTION = 0.05
+MixFraction = Annotated[float, Field(
+    ge=0, lt=1, description="share of each training batch drawn from the bank; 0 = MNIST only")]
+
+Balance = Annotated[bool, Field(
+    description="draw the bank's share of each batch evenly over the true classes")]
+
+PenScanned = Annotated[bool, Field(
+    description="vary pen width and scan resolution of every training image, MNIST and bank alike, so "
+                "neither stands for a class (model.pipeline.PenScan)")]
+
+# learning rates: Adam's initial rate (the preset's schedule still applies)
+LR_RANGE = {"gt": 0, "le": 1}
+MAX_EPOCHS = 1000  # the strong preset needs 50; more is a typo, not a plan
+EPOCH_RANGE = {"ge": 1, "le": MAX_EPOCHS}
+
+# the fixed synthetic evaluation set, digits per (digit, jitter) cell: at most 10,000 (700,000 digits
+# at the notebook's 7 radii)
+MAX_PER_CELL = 10_000
+MAX_BATCH = 65536  # images per step; ~200 MB of float32 activations for the seed preset
+
+
+class TrainConfig(Settings):
+    """One training run's settings (``hardmine train``'s options; the flow's rounds set the shared ones
+    from its own settings, model/settings.py)."""
+
+    WHERE: ClassVar[str] = "hardmine train"
+
+    preset: PresetName = "seed"
+    epochs: int | None = Field(
+        None, **EPOCH_RANGE, description="training epochs, each len(x_train) images; default: the preset's "
+        "recommendation (seed 10, strong 50)")
+    batch_size: int = Field(128, ge=2, le=MAX_BATCH, description="images per training step")  # the notebook's 128
+    mix_fraction: MixFraction = MIX_FRACTION  # ignored without a bank
+    balance: Balance = False
+    augment: bool = Field(True, description="random rotation 10 deg, zoom 0.1, shifts 0.1 (the notebook's settings)")
+    pen_scan: PenScanned = False
+    seed: int = Field(0, ge=0, lt=2**32, description="seed of weights, shuffling, dropout and augmentation")
+    lr: float | None = Field(None, **LR_RANGE, description="initial learning rate; the preset's schedule still "
+                             "applies; default: the preset's (seed, strong: 1e-3)")
