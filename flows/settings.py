@@ -26,7 +26,7 @@ from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
 from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
-                            Balance, MixFraction, PenScanned, PresetName)
+                            Balance, MixFraction, PEN_SCAN, PenScanned, PresetName)
 
 WHERE = "mine-and-retrain"
 
@@ -75,7 +75,7 @@ class FlowSettings(Settings):
     round_lr: float | None = Field(None, **LR_RANGE, description=(
         "initial learning rate of the retraining rounds (k >= 1); default: the preset's. Lower keeps more "
         "of what the model knew"))
-    pen_scan: PenScanned = False
+    pen_scan: PenScanned = PEN_SCAN
     realistic: bool = Field(False, description=(
         "mine MNIST-like synthetic digits: slant, pen pressure, 20x20 fit and centring, grain "
         "(miner realistic rendering)"))
