@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from flows.select import STRATEGIES
+from miner.select import STRATEGIES
 from miner.config import HardmineError, checked_replace, require
 
 WHERE = "mine-and-retrain"
 
 # The notebook's jitter radii (pixels of pen-stroke jitter).
 NOTEBOOK_JITTER = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
-# Mining seeds are derived as seed * 2**16 + round and must stay < 2**62
+# Round k's seeds are drawn from SeedSequence([seed, k]) (miner.seeds); mining seeds stay < 2**62
 # (miner refuses larger ones: they are reserved for the evaluation set).
 MAX_SEED = 2**40
 MAX_ROUNDS = 2**16 - 1
@@ -74,6 +74,9 @@ class FlowSettings:
         "misclassified", f"which synthetic digits to store ({'|'.join(STRATEGIES)})")
     mine_cap: int = _opt(
         4_000, "most cases stored in the bank per round, the same for every strategy")
+    max_candidates: int | None = _opt(
+        None, "most synthetic digits drawn and scored per round: a round draws them in blocks until "
+        "mine_cap cases are eligible or this many are drawn; default synthetic_per_round")
     margin: float = _opt(
         0.5, "strategy=margin: store cases whose true-class probability is below this, in (0, 1]")
     budget_floor: float = _opt(
@@ -114,6 +117,9 @@ class FlowSettings:
     init_model: str | None = _opt(
         None, "start from this saved .keras model: round 0 mines and evaluates it instead of "
         "training a fresh CNN (bring your own model; bench/experiment.py shares round 0 this way)")
+    dask_address: str = _opt(
+        "", "score each round's candidates on a Dask cluster: a scheduler address (tcp://host:8786) or "
+        "local:N for N worker processes on this machine; empty = in this process")
 
     def __post_init__(self) -> None:
         for name, low, high in _RANGES:
@@ -164,6 +170,7 @@ _RANGES: tuple[tuple[str, float, float], ...] = (
     ("epochs_per_round", 1, 1000),
     ("synthetic_per_round", 1, 10_000_000),
     ("mine_cap", 1, 10_000_000),
+    ("max_candidates", 1, 1_000_000_000),
     ("budget_floor", 0.0, 1.0),
     ("promote_tolerance", 0.0, 1.0),
     ("promote_suite_tolerance", 0.0, 1.0),
