@@ -23,6 +23,10 @@ rounds after it (``rounds=2`` makes rounds 0, 1 and 2). Every round:
               its classes, each within its tolerance of the current model;
 6. report  -- artifacts, then the ``metrics.csv`` row that marks the round done.
 
+With ``dask_address`` (``local:N`` or a scheduler's ``tcp://host:port``), step 2
+scores its candidates on Dask workers (``flows.cluster``); the selected cases,
+and so the bank, are the same as in this process.
+
 Rerunning on the same ``run_dir`` resumes after the last completed round
 (``{date}`` in ``run_dir`` is the run's scheduled date: one directory a night).
 Parameters are checked (ranges, preset, strategy, MNIST path, bank file)
@@ -35,7 +39,7 @@ import sys
 
 from prefect import flow, get_run_logger, runtime
 
-from flows import report
+from flows import cluster, report
 from flows.rundir import RunDir, expand_run_dir
 from flows.preflight import preflight
 from flows.settings import DEFAULTS as D, default_bank, make_settings
@@ -98,18 +102,19 @@ def mine_and_retrain(
     progress = report.start_progress(first, total)
     reader = reader_task(s) if s.label_guard else None
     plan = plan_round(s, first)  # recorded by the round before (a resumed run), else an even split
-    for k in range(first, total):
-        trained = train_round(s, k)
-        staged = mine_round(s, k, trained.model, plan, reader)
-        stored = store_round(s, k, staged.path)
-        evaluated = evaluate_round(s, k, trained.model)
-        promoted = promote_round(s, k, trained.model, evaluated.metrics)
-        report_round(s, k, round_row(k, trained, staged, stored, evaluated, promoted), staged.by_cell)
-        report.update_progress(progress, k + 1, total)
-        log.info("round %d done: val_acc %.4f, suite %.4f, mined %d (%d ambiguous), bank %d, %s",
-                 k, evaluated.metrics["val_acc"], evaluated.metrics["rob_val_mean"], stored.count,
-                 staged.ambiguous, stored.bank_size, promoted.reason)
-        plan = staged.next_plan  # round k's errors split round k + 1's budget
+    with cluster.connect(s.dask_address) as workers:  # None: candidates are scored in this process
+        for k in range(first, total):
+            trained = train_round(s, k)
+            staged = mine_round(s, k, trained.model, plan, reader, workers)
+            stored = store_round(s, k, staged.path)
+            evaluated = evaluate_round(s, k, trained.model)
+            promoted = promote_round(s, k, trained.model, evaluated.metrics)
+            report_round(s, k, round_row(k, trained, staged, stored, evaluated, promoted), staged.by_cell)
+            report.update_progress(progress, k + 1, total)
+            log.info("round %d done: val_acc %.4f, suite %.4f, mined %d (%d ambiguous), bank %d, %s",
+                     k, evaluated.metrics["val_acc"], evaluated.metrics["rob_val_mean"], stored.count,
+                     staged.ambiguous, stored.bank_size, promoted.reason)
+            plan = staged.next_plan  # round k's errors split round k + 1's budget
     return str(rd.metrics)
 
 

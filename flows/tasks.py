@@ -33,6 +33,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows import report
+from flows.cluster import Cluster
 from flows.preflight import retry_unless_user_error
 from flows.rundir import RunDir, promote_copy
 from flows.settings import FlowSettings
@@ -178,16 +179,22 @@ def plan_round(s: FlowSettings, k: int) -> Plan:
 
 
 @task(task_run_name="mine-round-{k}", cache_policy=NONE)
-def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path: str | None) -> Staged:
-    """Mine round ``k`` with ``plan`` (:func:`miner.mining.mine`), ask the reader (if
-    any) which cases still read as their label, stage them in ``cases/round-<k>.npz``
-    and record the next round's plan in ``budget/round-<k+1>.csv``."""
+def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path: str | None,
+               cluster: Cluster | None = None) -> Staged:
+    """Mine round ``k`` with ``plan`` (:func:`miner.mining.mine`; its blocks scored here,
+    or by ``cluster``'s workers), ask the reader (if any) which cases still read as their
+    label, stage them in ``cases/round-<k>.npz`` and record the next round's plan in
+    ``budget/round-<k+1>.csv``."""
     from miner.mining import mine
     from model.evaluate import predict_proba, predictor
     from model.reader import guard
     rd = RunDir(s.run_dir)
     log = get_run_logger()
-    mined = mine(_job(s, k, plan), s.budget_floor, predictor(_model(model_path)), progress=_progress(log, k))
+    job = _job(s, k, plan)
+    if cluster is None:
+        mined = mine(job, s.budget_floor, predictor(_model(model_path)), progress=_progress(log, k))
+    else:
+        mined = mine(job, s.budget_floor, blocks=cluster.blocks(job, model_path), progress=_progress(log, k))
     cases = mined.cases
     reader_probs = None if reader_path is None else predict_proba(_model(reader_path), cases.images)
     reader_p, ambiguous = guard(reader_probs, cases.labels, s.reader_threshold)
