@@ -115,10 +115,12 @@ class Block:
     errors: np.ndarray  # (10, n_jitters) wrong valid candidates per cell
     drawn: np.ndarray  # (10, n_jitters) valid candidates per cell
     cases: Cases
+    seconds: float  # drawing and scoring it, where it ran (bench/scale.py: what distribution adds)
 
 
 def score_block(job: Job, b: int, predict: Predict) -> Block:
     """Draw, score and rank block ``b`` of the round's stream."""
+    clock = time.perf_counter()
     start, stop = job.span(b)
     index = np.arange(start, stop, dtype=np.uint64)
     labels, radii, jitter_index = job.plan.cells(index)
@@ -135,7 +137,7 @@ def score_block(job: Job, b: int, predict: Predict) -> Block:
     return Block(b, len(index), int((~valid).sum()), int(wrong.sum()), len(pos),
                  cell_counts(labels[valid], jitter_index[valid], n_jitters, wrong[valid].astype(np.float64)),
                  cell_counts(labels[valid], jitter_index[valid], n_jitters),
-                 Cases(images[keep], probs[keep], records[keep], key[:s.cap]))
+                 Cases(images[keep], probs[keep], records[keep], key[:s.cap]), time.perf_counter() - clock)
 
 
 def blocks_here(job: Job, predict: Predict) -> Iterator[Block]:
@@ -165,6 +167,7 @@ class Mined:
     wrong: int  # valid candidates the model got wrong
     eligible: int  # valid candidates the strategy would have stored (before the cap)
     seconds: float
+    block_seconds: float  # sum of the blocks' own times (drawing and scoring, wherever they ran)
 
     @property
     def scored(self) -> int:
@@ -217,4 +220,4 @@ def mine(job: Job, floor: float, predict: Predict | None = None, blocks: Iterabl
     drawn = sum((u.drawn for u in used), np.zeros(shape, np.int64))
     return Mined(cases, job.plan.next(errors, drawn, floor), sum(u.generated for u in used),
                  sum(u.invalid for u in used), sum(u.wrong for u in used), eligible,
-                 time.perf_counter() - start)
+                 time.perf_counter() - start, sum(u.seconds for u in used))
