@@ -38,7 +38,7 @@ from flows.preflight import retry_unless_user_error
 from flows.rundir import RunDir, promote_copy
 from flows.settings import FlowSettings
 from miner.budget import Plan
-from miner.mining import Cases, Mined, Progress
+from miner.mining import Cases, MiningResult, Progress
 from miner.seeds import training_seed
 
 PROGRESS_SECONDS = 10.0  # a mining round logs its candidates/s at most this often
@@ -226,7 +226,7 @@ def _progress(log, k: int):
     return report
 
 
-def _staged(path: Path, mined: Mined, ambiguous: int, jitter: tuple[float, ...]) -> Staged:
+def _staged(path: Path, mined: MiningResult, ambiguous: int, jitter: tuple[float, ...]) -> Staged:
     return Staged(str(path), mined.generated, mined.invalid, mined.wrong, len(mined.cases), ambiguous,
                   mined.miss_rate, mined.per_case, mined.per_second, mined.cases.by_cell(jitter),
                   mined.next_plan, mined.seconds)

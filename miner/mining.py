@@ -157,7 +157,7 @@ class Progress:
 
 
 @dataclass(eq=False)
-class Mined:
+class MiningResult:
     """What a round of mining gives: the selected cases, its counts, the next plan."""
 
     cases: Cases
@@ -188,7 +188,7 @@ class Mined:
 
 
 def mine(job: Job, floor: float, predict: Predict | None = None, blocks: Iterable[Block] | None = None,
-         progress: Callable[[Progress], None] | None = None) -> Mined:
+         progress: Callable[[Progress], None] | None = None) -> MiningResult:
     """Mine one round: blocks in index order (``blocks``, or scored here with ``predict``)
     until ``job.selection.cap`` eligible cases or ``job.max_candidates``; the next plan
     splits ``job.plan.total`` by error rate per cell with ``floor`` (miner.budget)."""
@@ -218,6 +218,6 @@ def mine(job: Job, floor: float, predict: Predict | None = None, blocks: Iterabl
     shape = job.plan.counts.shape
     errors = sum((u.errors for u in used), np.zeros(shape, np.int64))
     drawn = sum((u.drawn for u in used), np.zeros(shape, np.int64))
-    return Mined(cases, job.plan.next(errors, drawn, floor), sum(u.generated for u in used),
+    return MiningResult(cases, job.plan.next(errors, drawn, floor), sum(u.generated for u in used),
                  sum(u.invalid for u in used), sum(u.wrong for u in used), eligible,
                  time.perf_counter() - start, sum(u.seconds for u in used))

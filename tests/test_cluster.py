@@ -23,7 +23,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from flows.cluster import Cluster  # noqa: E402
 from miner.budget import Plan  # noqa: E402
-from miner.mining import BLOCK, Job, Mined, Selection, mine  # noqa: E402
+from miner.mining import BLOCK, Job, MiningResult, Selection, mine  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def model_path(tmp_path_factory):
     return str(path)
 
 
-def _same(a: Mined, b: Mined) -> None:
+def _same(a: MiningResult, b: MiningResult) -> None:
     assert len(a.cases) == len(b.cases) > 0
     assert (a.cases.records == b.cases.records).all()
     assert (a.cases.images == b.cases.images).all()
@@ -59,7 +59,7 @@ def _same(a: Mined, b: Mined) -> None:
     assert (a.generated, a.invalid, a.wrong, a.eligible) == (b.generated, b.invalid, b.wrong, b.eligible)
 
 
-def _here(job: Job, model_path: str) -> Mined:
+def _here(job: Job, model_path: str) -> MiningResult:
     import keras
     from model.evaluate import predictor
     return mine(job, 0.2, predictor(keras.models.load_model(model_path)))
