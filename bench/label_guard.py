@@ -12,7 +12,7 @@ noise* when the person read another digit or none (``?``) instead of its label.
 Precision = share of quarantined cases that are label noise; recall = share of
 label noise that was quarantined. ``score`` also prints what other reader
 thresholds would have done (the reader's probabilities are read from the run's
-staged ``mined/round-<k>.npz``), and the noise rate per jitter radius.
+staged ``cases/round-<k>.npz``), and the noise rate per jitter radius.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def staged_columns(run_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
     cases are appended in staged order, so its k-th smallest id is staged row k."""
     parts = []
     for k, cases in table.sort_values("id").groupby("round"):
-        staged = np.load(run_dir / "mined" / f"round-{k}.npz")
+        path = run_dir / "cases" / f"round-{k}.npz"
+        staged = np.load(path if path.exists() else run_dir / "mined" / f"round-{k}.npz")  # runs before cases/
         parts.append(pd.DataFrame({"id": cases["id"].to_numpy(), "reader_p": staged["reader_p"],
                                    "jitter": staged["records"]["jitter"]}))
     return pd.concat(parts)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("sample", help="draw a random sample of mined cases on numbered sheets")
-    a.add_argument("run_dir", type=Path, help="a hardmine run directory (bank.h5, mined/)")
+    a.add_argument("run_dir", type=Path, help="a hardmine run directory (bank.h5, cases/)")
     a.add_argument("--n", type=int, default=240)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "guard")

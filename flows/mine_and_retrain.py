@@ -7,12 +7,13 @@ rounds after it (``rounds=2`` makes rounds 0, 1 and 2). Every round:
 
 1. train   -- round k >= 1 continues from ``models/current.keras`` on MNIST
               mixed on the fly with the bank (``mix_fraction`` of each batch);
-2. mine    -- generate ``synthetic_per_round`` digits split over (digit,
-              jitter) cells by the previous round's errors, predict them with
-              the round's model, drop invalid ones, select by ``strategy``
-              (at most ``mine_cap``), mark those the independent reader does
-              not read as their label ``ambiguous`` (``label_guard``), record
-              the next round's split;
+2. mine    -- with the round's plan (``synthetic_per_round`` digits split over
+              (digit, jitter) cells by the previous round's errors): draw
+              candidates in blocks and score them with the round's model until
+              ``mine_cap`` are eligible or ``max_candidates`` are drawn, select
+              by ``strategy`` (at most ``mine_cap``; invalid digits never), mark
+              those the independent reader does not read as their label
+              ``ambiguous`` (``label_guard``); out comes the next round's plan;
 3. store   -- append the selection to the bank under ``key=round-<k>``
               (ambiguous cases are kept but never trained on);
 4. evaluate -- MNIST val/test accuracy, accuracy per jitter on the fixed
@@ -21,6 +22,10 @@ rounds after it (``rounds=2`` makes rounds 0, 1 and 2). Every round:
 5. promote -- the promotion guard: MNIST val, the suite's mean and each of
               its classes, each within its tolerance of the current model;
 6. report  -- artifacts, then the ``metrics.csv`` row that marks the round done.
+
+With ``dask_address`` (``local:N`` or a scheduler's ``tcp://host:port``), step 2
+scores its candidates on Dask workers (``flows.cluster``); the selected cases,
+and so the bank, are the same as in this process.
 
 Rerunning on the same ``run_dir`` resumes after the last completed round
 (``{date}`` in ``run_dir`` is the run's scheduled date: one directory a night).
@@ -34,12 +39,12 @@ import sys
 
 from prefect import flow, get_run_logger, runtime
 
-from flows import report
+from flows import cluster, report
 from flows.rundir import RunDir, expand_run_dir
 from flows.preflight import preflight
 from flows.settings import DEFAULTS, default_bank, flow_parameters, make_settings
-from flows.tasks import (evaluate_round, mine_round, promote_round, reader_task, report_round, store_round,
-                         train_round)
+from flows.tasks import (Evaluated, Promoted, Staged, Stored, Trained, evaluate_round, mine_round, plan_round,
+                         promote_round, reader_task, report_round, store_round, train_round)
 
 FLOW_NAME = "mine-and-retrain"
 
@@ -67,18 +72,20 @@ def mine_and_retrain(**params) -> str:
         return str(rd.metrics)
     progress = report.start_progress(first, total)
     reader = reader_task(s) if s.label_guard else None
-    for k in range(first, total):
-        trained = train_round(s, k)
-        mined = mine_round(s, k, trained["model"], reader)
-        stored = store_round(s, k, mined["mined"])
-        scores = evaluate_round(s, k, trained["model"])
-        promoted = promote_round(s, k, trained["model"], scores)
-        row = round_row(k, trained, mined, stored, scores, promoted)
-        report_round(s, k, row, mined["mined_by_cell"])
-        report.update_progress(progress, k + 1, total)
-        log.info("round %d done: val_acc %.4f, suite %.4f, mined %d (%d ambiguous), bank %d, %s",
-                 k, scores["val_acc"], scores["rob_val_mean"], stored["stored"], mined["ambiguous"],
-                 stored["bank_size"], promoted["promote_reason"])
+    plan = plan_round(s, first)  # recorded by the round before (a resumed run), else an even split
+    with cluster.connect(s.dask_address) as workers:  # None: candidates are scored in this process
+        for k in range(first, total):
+            trained = train_round(s, k)
+            staged = mine_round(s, k, trained.model, plan, reader, workers)
+            stored = store_round(s, k, staged.path)
+            evaluated = evaluate_round(s, k, trained.model)
+            promoted = promote_round(s, k, trained.model, evaluated.metrics)
+            report_round(s, k, round_row(k, trained, staged, stored, evaluated, promoted), staged.by_cell)
+            report.update_progress(progress, k + 1, total)
+            log.info("round %d done: val_acc %.4f, suite %.4f, mined %d (%d ambiguous), bank %d, %s",
+                     k, evaluated.metrics["val_acc"], evaluated.metrics["rob_val_mean"], stored.count,
+                     staged.ambiguous, stored.bank_size, promoted.reason)
+            plan = staged.next_plan  # round k's errors split round k + 1's budget
     return str(rd.metrics)
 
 
@@ -86,17 +93,19 @@ def mine_and_retrain(**params) -> str:
 STAGES = ("train", "mine", "store", "evaluate", "promote")
 
 
-def round_row(k: int, trained: dict, mined: dict, stored: dict, scores: dict, promoted: dict) -> dict:
+def round_row(k: int, trained: Trained, staged: Staged, stored: Stored, evaluated: Evaluated,
+              promoted: Promoted) -> dict:
     """One metrics.csv row from the stages' results."""
-    evaluated = {name: value for name, value in scores.items() if name != "seconds"}
-    seconds = dict(zip(STAGES, (trained, mined, stored, scores, promoted)))
+    seconds = dict(zip(STAGES, (trained, staged, stored, evaluated, promoted)))
     return {
-        "round": k, **evaluated,
-        "generated": mined["generated"], "invalid": mined["invalid"],
-        "wrong": mined["wrong"], "mined": stored["stored"], "ambiguous": mined["ambiguous"],
-        "bank_size": stored["bank_size"], "promoted": bool(promoted["promoted"]),
-        "current_round": promoted["current_round"], "promote_reason": promoted["promote_reason"],
-        **{f"seconds_{name}": round(result["seconds"], 2) for name, result in seconds.items()},
+        "round": k, **evaluated.metrics,
+        "generated": staged.generated, "invalid": staged.invalid,
+        "wrong": staged.wrong, "mined": stored.count, "ambiguous": staged.ambiguous,
+        "bank_size": stored.bank_size, "promoted": bool(promoted.promoted),
+        "current_round": promoted.current_round, "promote_reason": promoted.reason,
+        "scored": staged.generated - staged.invalid, "miss_rate": round(staged.miss_rate, 4),
+        "candidates_per_mined": round(staged.per_case, 1), "candidates_per_s": round(staged.per_second, 1),
+        **{f"seconds_{name}": round(result.seconds, 2) for name, result in seconds.items()},
     }
 
 

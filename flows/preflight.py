@@ -8,7 +8,8 @@ start), and the flow calls it again first thing (a deployment's parameters
 arrive without the CLI). Every check comes before anything is created, so a
 refused run leaves nothing behind; the cheap ones first: the run directory's
 and the bank's folders tried with a probe file, an existing bank opened, the
-init model loaded, then MNIST read and validated as round 0 will read it.
+Dask scheduler (``dask_address``) reached, the init model loaded, then MNIST
+read and validated as round 0 will read it.
 Only then are the run directory and the bank's folder created.
 
 :func:`retry_unless_user_error` is the other half of failing fast: a task's
@@ -67,6 +68,8 @@ def preflight(settings: FlowSettings, when: datetime | None = None) -> FlowSetti
         "bank_path": str(settings.bank)})
     _creatable_dir(Path(s.run_dir), "run_dir")
     _bank(s.bank)
+    from flows.cluster import check_address
+    check_address(s.dask_address)  # the dask extra installed, a remote scheduler reachable
     if s.init_model is not None:
         from model.cnn import load_model
         load_model(s.init_model, f"{WHERE}: init_model")

@@ -9,7 +9,7 @@ Layout of ``RUN_DIR``::
     models/round-<k>.keras  every round's model, promoted or not
     models/current.keras    the promoted model the next round continues from
     budget/round-<k>.csv    the (digit, jitter) split round k generated with
-    mined/round-<k>.npz     round k's selected digits, staged before the bank append
+    cases/round-<k>.npz     round k's selected cases, staged before the bank append
     plots/                  the model package's PNG plots
     bank.h5                 the hard-case bank (unless --bank says otherwise)
 
@@ -68,11 +68,11 @@ class RunDir:
     def budget(self, k: int) -> Path:
         return self.root / "budget" / f"round-{k}.csv"
 
-    def mined(self, k: int) -> Path:
-        return self.root / "mined" / f"round-{k}.npz"
+    def cases(self, k: int) -> Path:
+        return self.root / "cases" / f"round-{k}.npz"
 
     def make(self) -> "RunDir":
-        for sub in ("models", "budget", "mined", "plots"):
+        for sub in ("models", "budget", "cases", "plots"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return self
 

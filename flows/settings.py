@@ -21,7 +21,7 @@ from typing import Annotated, Any, Callable, ClassVar, Literal, Mapping
 
 from pydantic import AfterValidator, Field
 
-from flows.select import STRATEGIES
+from miner.select import STRATEGIES
 from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
@@ -31,7 +31,7 @@ from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
 WHERE = "mine-and-retrain"
 
 MAX_JITTER = 8  # the largest radius a run mines at, in pixels (the notebook's largest is 5)
-# Mining seeds are derived as seed * 2**16 + round and must stay < 2**62
+# Round k's seeds are drawn from SeedSequence([seed, k]) (miner.seeds); mining seeds stay < 2**62
 # (miner refuses larger ones: they are reserved for the evaluation set).
 MAX_SEED = 2**40
 MAX_ROUNDS = 2**16 - 1
@@ -83,6 +83,9 @@ class FlowSettings(Settings):
     strategy: Literal[tuple(STRATEGIES)] = Field("misclassified", description="which synthetic digits to store")
     mine_cap: int = Field(4_000, **COUNT, description=(
         "most cases stored in the bank per round, the same for every strategy"))
+    max_candidates: int | None = Field(None, ge=1, le=1_000_000_000, description=(
+        "most synthetic digits drawn and scored per round: a round draws them in blocks until mine_cap "
+        "cases are eligible or this many are drawn; default synthetic_per_round"))
     margin: float = Field(0.5, gt=0, le=1, description=(
         "strategy=margin: store cases whose true-class probability is below this"))
     budget_floor: float = Field(0.2, **UNIT, description=(
@@ -122,6 +125,9 @@ class FlowSettings(Settings):
     init_model: str | None = Field(None, description=(
         "start from this saved .keras model: round 0 mines and evaluates it instead of training a fresh CNN "
         "(bring your own model; bench/experiment.py shares round 0 this way)"))
+    dask_address: str = Field("", description=(
+        "score each round's candidates on a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
+        "for N worker processes on this machine; empty = in this process"))
 
     # Paths the flow derives from the settings.
     @property

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from flows import budget
+from miner import budget
 from flows.cli import cli
 from flows.report import mined_frame, mined_markdown, progress_percent, round_markdown, table_rows
 from flows.rundir import RunDir
-from flows.select import STRATEGIES, select
+from miner.select import STRATEGIES, select
 from flows.settings import DEFAULTS, FlowSettings, make_settings
 from miner.config import HardmineError
 
@@ -51,6 +51,20 @@ def test_split_rounding_by_largest_remainder_is_exact_and_deterministic():
         assert (budget.split_budget(rate, total, 0.2) == counts).all()
 
 
+def test_plan_layout_keeps_the_split_in_every_prefix_and_repeats():
+    counts = budget.split_budget(np.random.default_rng(2).random((10, 3)), 997, floor=0.2)
+    plan = budget.Plan(counts, (0.0, 1.0, 2.5))
+    labels, radii, j = plan.layout
+    assert (budget.cell_counts(labels, j, 3) == counts).all()  # the whole layout is the split
+    for n in (50, 300, 600):  # every prefix is within one digit per cell of the split's share
+        prefix = budget.cell_counts(labels[:n], j[:n], 3)
+        assert np.abs(prefix - counts * n / 997).max() <= 1.0
+    again = plan.cells(np.arange(997, 997 + 10))  # candidates past the plan's total start it over
+    assert (again[0] == labels[:10]).all() and (again[1] == radii[:10]).all()
+    nxt = plan.next(np.ones((10, 3)), np.full((10, 3), 4), floor=0.2)
+    assert nxt.total == 997 and nxt.fits((0.0, 1.0, 2.5), 997) and not nxt.fits((0.0, 1.0), 997)
+
+
 def test_uniform_and_no_errors_give_even_split():
     assert budget.uniform_budget(2, 40).tolist() == [[2, 2]] * 10
     assert (budget.split_budget(np.zeros((10, 2)), 40, 0.1) == 2).all()
@@ -68,7 +82,8 @@ def test_cell_errors_expand_and_recorded_table_roundtrip(tmp_path):
     assert budget.error_rate(errors, generated)[7, 2] == pytest.approx(2 / 3)
     table = budget.budget_table(counts, (0.0, 1.0, 2.5), errors, generated)
     path = budget.write_budget(tmp_path / "budget" / "round-1.csv", table)
-    assert (budget.read_budget(path) == counts).all()
+    recorded = budget.Plan.read(path)
+    assert (recorded.counts == counts).all() and recorded.jitter == (0.0, 1.0, 2.5)
     assert list(table.columns) == ["digit", "jitter", "budget", "errors", "generated", "error_rate"]
 
 
@@ -110,6 +125,25 @@ def test_random_ignores_the_model_is_seeded_and_capped():
     assert a.tolist() == b.tolist() and len(a) == 2 and 4 not in a
     picks = {tuple(select("random", PROBS, LABELS, VALID, 2, seed=s)) for s in range(20)}
     assert len(picks) > 1
+
+
+def test_selection_of_a_union_is_the_selection_of_the_parts_selections():
+    """Order by (key, index): the top cap of the union of blocks = the top cap of the union of
+    each block's top cap, which is what lets a round be scored in any chunking."""
+    from miner.select import ranked
+    rng = np.random.default_rng(4)
+    probs = rng.dirichlet(np.ones(10) * 0.3, size=400).astype(np.float32)
+    probs[100:110] = probs[0]  # ties in the key: broken by index
+    labels = rng.integers(0, 10, 400)
+    valid = rng.random(400) > 0.1
+    index = np.arange(1000, 1400, dtype=np.uint64)
+    for name in STRATEGIES:
+        whole = select(name, probs, labels, valid, 30, margin=0.9, seed=7, index=index)
+        parts = []
+        for a in range(0, 400, 64):
+            pos, key = ranked(name, probs[a:a + 64], labels[a:a + 64], index[a:a + 64], valid[a:a + 64], 0.9, 7)
+            parts += [(k, int(index[a + p]), a + p) for p, k in zip(pos[:30], key[:30])]
+        assert sorted(p for _, _, p in sorted(parts)[:30]) == whole.tolist(), name
 
 
 def test_every_strategy_honours_the_same_cap():
@@ -246,7 +280,11 @@ def test_run_dir_date_placeholder_and_run_id(tmp_path):
 
 def test_training_seeds_stay_in_keras_range_and_differ_by_round_and_seed():
     from flows.settings import MAX_SEED
-    from flows.tasks import training_seed
+    from miner.seeds import mining_seed, training_seed
     seeds = {training_seed(s, k) for s in (0, 1, MAX_SEED - 1) for k in (0, 1, 2)}
     assert len(seeds) == 9 and all(0 <= x < 2**32 for x in seeds)
     assert training_seed(5, 2) == training_seed(5, 2)
+    assert training_seed(5, 2) == int(np.random.SeedSequence([5, 2]).generate_state(1)[0])  # as before
+    mining = {mining_seed(s, k) for s in (0, 1, MAX_SEED - 1) for k in (0, 1, 2, 2**16 - 1)}
+    assert len(mining) == 12 and all(0 <= x < 2**62 for x in mining)  # below miner's reserved range
+    assert not mining & seeds

@@ -74,18 +74,18 @@ def test_promote_guard_task_keeps_every_model_and_moves_current(tmp_path):
         rd.model(k).write_bytes(f"model {k}".encode())
     with disable_run_logger():
         first = promote_round.fn(s, 0, str(rd.model(0)), _scores(0.95))
-        rd.append_row({"round": 0, **_scores(0.95), "promoted": first["promoted"]})
+        rd.append_row({"round": 0, **_scores(0.95), "promoted": first.promoted})
         worse = promote_round.fn(s, 1, str(rd.model(1)), _scores(0.939))  # 0.011 worse: refused
-        rd.append_row({"round": 1, **_scores(0.939), "promoted": worse["promoted"]})
+        rd.append_row({"round": 1, **_scores(0.939), "promoted": worse.promoted})
         close = promote_round.fn(s, 2, str(rd.model(2)), _scores(0.941))  # 0.009 worse: within tolerance
-        rd.append_row({"round": 2, **_scores(0.941), "promoted": close["promoted"]})
+        rd.append_row({"round": 2, **_scores(0.941), "promoted": close.promoted})
         real = promote_round.fn(s, 3, str(rd.model(3)), _scores(0.96, class6=0.85))  # loses real 6s
-    assert (first["promoted"], first["current_round"]) == (True, 0)
-    assert (worse["promoted"], worse["current_round"]) == (False, 0)
-    assert worse["promote_reason"] == "refused: MNIST val 0.9390 < 0.9500 - 0.01"
-    assert (close["promoted"], close["current_round"]) == (True, 2)
-    assert (real["promoted"], real["current_round"]) == (False, 2)
-    assert real["promote_reason"] == "refused: suite class 6 0.8500 < 0.9000 - 0.01"
+    assert (first.promoted, first.current_round) == (True, 0)
+    assert (worse.promoted, worse.current_round) == (False, 0)
+    assert worse.reason == "refused: MNIST val 0.9390 < 0.9500 - 0.01"
+    assert (close.promoted, close.current_round) == (True, 2)
+    assert (real.promoted, real.current_round) == (False, 2)
+    assert real.reason == "refused: suite class 6 0.8500 < 0.9000 - 0.01"
     assert rd.current.read_bytes() == b"model 2" and rd.model(1).read_bytes() == b"model 1"
 
 
@@ -102,9 +102,9 @@ def test_store_task_is_idempotent_per_round(tmp_path):
         once = store_round.fn(s, 1, str(staged))
         again = store_round.fn(s, 1, str(staged))  # a resumed round: no-op
         other = store_round.fn(s, 2, str(staged))
-    assert (once["stored"], once["bank_size"]) == (3, 3)
-    assert (again["stored"], again["bank_size"]) == (3, 3)
-    assert other["bank_size"] == 6
+    assert (once.count, once.bank_size) == (3, 3)
+    assert (again.count, again.bank_size) == (3, 3)
+    assert other.bank_size == 6
     bank = _bank_rows(s.bank)
     assert bank["status"].tolist() == ["ok", "ambiguous", "ok"] * 2  # the reader's verdicts are kept
 
@@ -117,6 +117,7 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     metrics = pd.read_csv(path)
     assert metrics["round"].tolist() == [0, 1]
     for column in ("val_acc", "mnist_test_acc", "synth_acc", "acc_j0", "acc_j3", "mined", "bank_size",
+                   "scored", "miss_rate", "candidates_per_mined", "candidates_per_s",
                    "promoted", "seconds_train", "seconds_mine", "seconds_evaluate", "rob_val_mean",
                    "rob_val_lowres8", "rob_val_c9", "ambiguous", "promote_reason"):
         assert column in metrics, column

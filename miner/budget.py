@@ -1,7 +1,7 @@
-"""Where to spend the next round's synthetic budget: an error-proportional split
+"""A round's plan: where to spend its synthetic budget, an error-proportional split
 over (digit, jitter) cells with a floor, so no cell starves.
 
-    python -c "from flows.budget import split_budget; print(split_budget([[0, 1], [3, 0]], 10, 0.2))"
+    python -c "from miner.budget import split_budget; print(split_budget([[0, 1], [3, 0]], 10, 0.2))"
 
 After round k the flow knows, per cell, how often the round's model got the
 generated digits wrong. Round k + 1 draws ``floor * total`` digits evenly over
@@ -10,10 +10,19 @@ model made no error at all). Rounding is by largest remainder, so the counts
 sum to ``total`` exactly. The split of every round is written to
 ``RUN_DIR/budget/round-<k>.csv`` (one row per cell: digit, jitter, errors,
 generated, error_rate, budget).
+
+:class:`Plan` is that split as one value: the flow passes round k's plan to
+mining and gets round k + 1's back (:func:`miner.mining.mine`). Its
+:meth:`Plan.layout` orders the cells of the ``total`` candidates so that every
+prefix keeps the split's proportions (stride scheduling): a round that stops
+early, or draws more than ``total`` candidates (candidate ``i`` takes layout
+position ``i % total``), still draws each cell in proportion.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +107,60 @@ def write_budget(path: Path, table: pd.DataFrame) -> Path:
     return path
 
 
-def read_budget(path: Path) -> np.ndarray:
-    """The (10, n_jitters) counts of a recorded split."""
-    table = pd.read_csv(path)
-    n_jitters = len(table) // N_DIGITS
-    return table["budget"].to_numpy(np.int64).reshape(N_DIGITS, n_jitters)
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """Round k's budget: ``counts`` (10, n_jitters) int digits per (digit, jitter) cell,
+    summing to ``total``; ``errors``/``generated`` (same shape) what it was derived from
+    (None for a uniform plan)."""
+
+    counts: np.ndarray
+    jitter: tuple[float, ...]
+    errors: np.ndarray | None = None
+    generated: np.ndarray | None = None
+
+    @classmethod
+    def uniform(cls, jitter: tuple[float, ...], total: int) -> "Plan":
+        return cls(uniform_budget(len(jitter), total), tuple(jitter))
+
+    def next(self, errors: np.ndarray, generated: np.ndarray, floor: float) -> "Plan":
+        """The plan after a round that made ``errors`` on ``generated`` valid digits per cell."""
+        counts = split_budget(error_rate(errors, generated), self.total, floor)
+        return Plan(counts, self.jitter, np.asarray(errors, np.int64), np.asarray(generated, np.int64))
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def fits(self, jitter: tuple[float, ...], total: int) -> bool:
+        return tuple(self.jitter) == tuple(jitter) and self.total == total
+
+    @cached_property
+    def layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels uint8, radii float32, jitter indices) of the ``total`` candidates, cells
+        interleaved: item m of a cell with n items sits at key (m + 0.5) / n, ties by cell."""
+        labels, radii, jitter_index = expand(self.counts, self.jitter)
+        cell = labels.astype(np.int64) * len(self.jitter) + jitter_index
+        n = self.counts.ravel()[cell]  # (total,) size of each item's cell
+        m = np.arange(len(cell)) - np.repeat(np.cumsum(self.counts.ravel()) - self.counts.ravel(),
+                                             self.counts.ravel())  # rank within the cell
+        order = np.lexsort((cell, (m + 0.5) / n))
+        return labels[order], radii[order], jitter_index[order]
+
+    def cells(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels, radii, jitter indices) of candidates ``index`` (stream indices, any size)."""
+        labels, radii, jitter_index = self.layout
+        at = np.asarray(index, np.int64) % self.total
+        return labels[at], radii[at], jitter_index[at]
+
+    def table(self) -> pd.DataFrame:
+        return budget_table(self.counts, self.jitter, self.errors, self.generated)
+
+    def write(self, path: Path) -> Path:
+        return write_budget(path, self.table())
+
+    @classmethod
+    def read(cls, path: Path) -> "Plan":
+        table = pd.read_csv(path)
+        counts = table["budget"].to_numpy(np.int64).reshape(N_DIGITS, -1)
+        jitter = tuple(float(j) for j in table["jitter"].to_numpy()[:counts.shape[1]])
+        return cls(counts, jitter)
