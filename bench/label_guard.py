@@ -121,21 +121,18 @@ def guard_line(name: str, noise: np.ndarray, quarantined: np.ndarray, keep_score
 
 def label_check(folder: Path, cases: pd.DataFrame, reader_path: Path, mnist, threshold: float):
     """The reader's probability of each sampled digit's label and its deep-kNN agreement."""
-    import cv2
     import keras
 
     from model import labelcheck
     from model.data import load_mnist
-    image = cv2.imread(str(folder / "images.png"), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        sys.exit(f"label_guard: {folder / 'images.png'} is missing: sample again to keep the digits' pixels")
-    images = untile(image, len(cases), IMAGE_COLS)
+    images = untile(cv2_read(folder / "images.png"), len(cases), IMAGE_COLS)
     reader = keras.models.load_model(reader_path)
     ref = labelcheck.reference(reader, load_mnist(mnist))
     return labelcheck.check(reader, ref, images, cases["true"].to_numpy(), threshold)
 
 
-def score(folder: Path, reader: Path | None = None, mnist=None, threshold: float = 0.5) -> None:
+def score(folder: Path, reader: Path | None = None, mnist=None, threshold: float = 0.5,
+          montage: bool = False) -> None:
     cases = pd.read_csv(folder / "sample.csv")
     read = pd.read_csv(folder / "labels.csv", dtype={"read": str})
     joined = cases.merge(read, on=["sheet", "cell"], how="left", validate="one_to_one")
@@ -178,6 +175,44 @@ def score(folder: Path, reader: Path | None = None, mnist=None, threshold: float
     print(guard_line("deep-kNN agreement alone", noise, v.agreement < _min_agreement(), v.agreement))
     print(guard_line("new: reader_p and agreement (labelcheck)", noise, v.ambiguous,
                      np.minimum(v.reader_p / threshold, v.agreement / _min_agreement())))
+    if montage:
+        images = untile(cv2_read(folder / "images.png"), len(joined), IMAGE_COLS)
+        for name, rows in (("kept", ~v.ambiguous), ("quarantined", v.ambiguous)):
+            idx = np.flatnonzero(rows)
+            write_montage(folder / f"{name}.png", images[idx], joined["true"].to_numpy()[idx],
+                          seen.to_numpy()[idx], v.reader_p[idx], v.agreement[idx])
+        print(f"wrote {folder / 'kept.png'} and {folder / 'quarantined.png'} (label, eye reading, reader_p, "
+              f"agreement; red = label noise)")
+
+
+def cv2_read(path: Path) -> np.ndarray:
+    import cv2
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        sys.exit(f"label_guard: {path} is missing: sample again to keep the digits' pixels")
+    return image
+
+
+def write_montage(path: Path, images, labels, seen, reader_p, agree, cols: int = 12) -> None:
+    """Digits with their label, what the eye read, the reader's p and the kNN agreement;
+    label noise (eye reading != label) framed in red."""
+    import cv2
+    scale, head = 3, 26
+    w, h = 28 * scale + 6, 28 * scale + head + 4
+    n_rows = max(-(-len(images) // cols), 1)
+    canvas = np.full((n_rows * h, cols * w, 3), 255, np.uint8)
+    for j, im in enumerate(images):
+        r, c = divmod(j, cols)
+        y, x = r * h, c * w
+        bad = seen[j] != str(labels[j])
+        colour = (0, 0, 200) if bad else (0, 120, 0)
+        cell = cv2.resize(255 - im, (28 * scale, 28 * scale), interpolation=cv2.INTER_NEAREST)
+        canvas[y + head:y + head + 28 * scale, x + 3:x + 3 + 28 * scale] = cell[..., None]
+        cv2.rectangle(canvas, (x + 2, y + head - 1), (x + 3 + 28 * scale, y + head + 28 * scale), colour, 2)
+        cv2.putText(canvas, f"{labels[j]} eye {seen[j]}", (x + 3, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1)
+        cv2.putText(canvas, f"p{reader_p[j]:.2f} a{agree[j]:.2f}", (x + 3, y + 22), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.33, 0, 1)
+    cv2.imwrite(str(path), canvas)
 
 
 def _min_agreement() -> float:
@@ -199,11 +234,13 @@ def main(argv: list[str] | None = None) -> None:
                    help="a reader (.keras): also score model/labelcheck.py's guard with it on the same digits")
     b.add_argument("--mnist", default=None, help="MNIST for the reference digits [default: $HARDMINE_MNIST]")
     b.add_argument("--threshold", type=float, default=0.5, help="the reader's threshold (the flow's default)")
+    b.add_argument("--montage", action="store_true",
+                   help="with --reader: draw the new guard's kept.png and quarantined.png into the folder")
     args = p.parse_args(argv)
     if args.command == "sample":
         sample(args.run_dir, args.n, args.out, args.seed)
     else:
-        score(args.folder, args.reader, args.mnist, args.threshold)
+        score(args.folder, args.reader, args.mnist, args.threshold, args.montage)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,10 @@ def train_reader(data, out_path: str | os.PathLike, cfg: ReaderConfig = ReaderCo
 
 
 def ambiguous(reader_probs: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
-    """(N,) bool: the reader gives the true label less than ``threshold`` probability."""
+    """(N,) bool: the reader gives the true label less than ``threshold`` probability.
+
+    The softmax half of the guard only: against eye labels it leaves about half of the
+    kept digits as label noise; :func:`model.labelcheck.check` adds the deep-kNN half."""
     probs = np.asarray(reader_probs)
     labels = np.asarray(labels, np.int64)
     return probs[np.arange(len(labels)), labels] < threshold if len(labels) else np.zeros(0, bool)
@@ -179,8 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="reader.keras", help="where to save the reader (.keras)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--outlier-share", type=float, default=d.outlier_share,
+                   help="non-digits per epoch as a share of MNIST train, trained toward 'no class' (outlier exposure)")
     a = p.parse_args(argv)
-    train_reader(load_mnist(a.mnist), a.out, ReaderConfig(epochs=a.epochs, seed=a.seed))
+    train_reader(load_mnist(a.mnist), a.out, ReaderConfig(epochs=a.epochs, seed=a.seed, outlier_share=a.outlier_share))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def test_outliers_are_seeded_uint8_and_never_a_copy_of_one_digit():
         ReaderConfig(outlier_share=1.5)
 
 
-keras = pytest.importorskip("keras")
+keras = pytest.importorskip("keras")  # the tests below need TensorFlow
 
 
 def tiny_mnist(n: int = 200):
@@ -125,3 +125,20 @@ def test_reader_with_outliers_trains_reproducibly_and_check_runs_on_it(tmp_path)
     np.testing.assert_array_equal(v.ambiguous, decide(v.reader_p, v.agreement, 0.5))
     empty = check(ra, ref, data.x_val[:0], data.y_val[:0], threshold=0.5, k=5)
     assert empty.ambiguous.shape == (0,)
+
+
+def test_label_guard_bench_keeps_the_sampled_pixels_losslessly(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    import cv2
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("label_guard", root / "bench" / "label_guard.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    images = np.random.default_rng(0).integers(0, 256, (47, 28, 28), np.uint8)
+    cv2.imwrite(str(tmp_path / "images.png"), bench.tile(images, bench.IMAGE_COLS))
+    back = bench.untile(bench.cv2_read(tmp_path / "images.png"), len(images), bench.IMAGE_COLS)
+    np.testing.assert_array_equal(back, images)
+    clean = np.array([True, True, False, False])
+    assert bench.auc(clean, np.array([0.9, 0.5, 0.5, 0.1])) == 0.875  # 3 wins, 1 tie of 4 pairs
