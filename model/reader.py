@@ -41,13 +41,10 @@ class ReaderConfig:
     epochs: int = 4             # passes over a freshly augmented copy of MNIST train
     seed: int = 7               # not any seed the flow trains its models with (those start at 0)
     clean_share: float = 0.25   # share of each epoch's digits left unaugmented
-    outlier_share: float = 0.0  # non-digits added per epoch, as a share of the training set (outlier exposure)
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"ReaderConfig: epochs={self.epochs} must be >= 1")
         require(0 <= self.clean_share <= 1, f"ReaderConfig: clean_share={self.clean_share} must be in [0, 1]")
-        require(0 <= self.outlier_share <= 1,
-                f"ReaderConfig: outlier_share={self.outlier_share} must be in [0, 1]")
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -82,47 +79,12 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def outliers(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 28, 28) uint8 shapes that are no digit, made from MNIST digits ``x`` (labels ``y``).
-
-    A third each: two digits of different classes cut along one random line and
-    joined (one side of each), two digits of different classes drawn over each
-    other (the second shifted up to 4 px), and one digit under an elastic
-    distortion far stronger than any in :func:`augment` (alpha 60..100). The
-    reader learns to spread its probability evenly over the ten classes on
-    them (outlier exposure, Hendrycks et al. 2019), so a scribble does not get
-    a confident label just because it must get one."""
-    out = np.empty((n, SIZE, SIZE), np.uint8)
-    a = rng.integers(0, len(x), n)
-    b = rng.integers(0, len(x), n)
-    same = y[a] == y[b]
-    while same.any():  # redraw partners of the same class
-        b[same] = rng.integers(0, len(x), int(same.sum()))
-        same = y[a] == y[b]
-    kind = rng.integers(0, 3, n)
-    theta = rng.uniform(0, np.pi, n)
-    offset = rng.uniform(-3, 3, n)
-    shift = rng.integers(-4, 5, (n, 2))
-    alpha = rng.uniform(60, 100, n)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE] - (SIZE - 1) / 2
-    for i in range(n):
-        if kind[i] == 0:
-            side = np.cos(theta[i]) * xx + np.sin(theta[i]) * yy > offset[i]
-            out[i] = np.where(side, x[a[i]], x[b[i]])
-        elif kind[i] == 1:
-            m = np.float32([[1, 0, shift[i, 0]], [0, 1, shift[i, 1]]])
-            out[i] = np.maximum(x[a[i]], cv2.warpAffine(x[b[i]], m, (SIZE, SIZE), borderValue=0))
-        else:
-            out[i] = elastic_one(x[a[i]], alpha[i], rng)
-    return out
-
-
 def train_reader(data, out_path: str | os.PathLike, cfg: ReaderConfig = ReaderConfig(), log=print) -> dict:
     """Train a reader on ``data`` (a :class:`model.data.Mnist`), save it at ``out_path``
     atomically; returns its validation accuracy (clean and augmented) and seconds."""
     import keras
 
-    from model.cnn import build_model, get_preset
+    from model.cnn import build_model
 
     out = Path(out_path)
     require(out.suffix == ".keras", f"reader: output {out} must end in .keras")
@@ -131,26 +93,15 @@ def train_reader(data, out_path: str | os.PathLike, cfg: ReaderConfig = ReaderCo
     rng = np.random.default_rng(cfg.seed)
     model = build_model(cfg.preset)
     x, y = data.x_train, data.y_train
-    n_out = int(round(cfg.outlier_share * len(x)))
-    if n_out:  # soft targets: one-hot for digits, uniform for outliers
-        model.compile(optimizer=keras.optimizers.Adam(get_preset(cfg.preset).lr),
-                      loss="categorical_crossentropy", metrics=["categorical_accuracy"])
-        target = np.concatenate([np.eye(10, dtype=np.float32)[y], np.full((n_out, 10), 0.1, np.float32)])
-    else:
-        target = y
     start = time.perf_counter()
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         xa = augment(x, rng)
         clean = rng.random(len(x)) < cfg.clean_share
         xa[clean] = x[clean]
-        if n_out:
-            xa = np.concatenate([xa, outliers(x, y, n_out, rng)])
-        hist = model.fit(xa[..., None].astype(np.float32), target, batch_size=128, epochs=1, verbose=0,
-                         shuffle=True)
-        acc = hist.history.get("accuracy", hist.history.get("categorical_accuracy"))
+        hist = model.fit(xa[..., None].astype(np.float32), y, batch_size=128, epochs=1, verbose=0, shuffle=True)
         log(f"reader epoch {epoch + 1}/{cfg.epochs}: loss {hist.history['loss'][-1]:.4f} "
-            f"acc {acc[-1]:.4f} ({time.perf_counter() - t0:.1f} s)")
+            f"acc {hist.history['accuracy'][-1]:.4f} ({time.perf_counter() - t0:.1f} s)")
     val = data.x_val[..., None].astype(np.float32)
     val_acc = float(np.mean(model.predict(val, batch_size=1024, verbose=0).argmax(1) == data.y_val))
     val_aug = augment(data.x_val, np.random.default_rng(cfg.seed + 1))[..., None].astype(np.float32)
@@ -182,10 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="reader.keras", help="where to save the reader (.keras)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--outlier-share", type=float, default=d.outlier_share,
-                   help="non-digits per epoch as a share of MNIST train, trained toward 'no class' (outlier exposure)")
     a = p.parse_args(argv)
-    train_reader(load_mnist(a.mnist), a.out, ReaderConfig(epochs=a.epochs, seed=a.seed, outlier_share=a.outlier_share))
+    train_reader(load_mnist(a.mnist), a.out, ReaderConfig(epochs=a.epochs, seed=a.seed))
 
 
 if __name__ == "__main__":

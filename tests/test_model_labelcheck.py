@@ -1,8 +1,8 @@
-"""The label guard's decision (model/labelcheck.py) and the reader's outliers (model/reader.py).
+"""The label guard's decision (model/labelcheck.py) on tiny data, and the reader it asks.
 
 The kNN kernel is checked against a slow, obviously correct one (every
 distance, then a sort); the decision on tiny hand-made data; the reader's
-training is checked to be reproducible with outlier exposure on. Everything
+training is checked to be reproducible (same seed, same weights). Everything
 is tiny; the TensorFlow tests pay its import once.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from miner.config import HardmineError
 from model.labelcheck import Reference, agreement, decide, knn_indices, reference_rows
-from model.reader import ReaderConfig, outliers
+from model.reader import ReaderConfig
 
 
 def knn_slow(ref: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
@@ -81,18 +81,6 @@ def test_reference_rows_are_per_class_fixed_and_sorted():
     np.testing.assert_array_equal(rows, reference_rows(labels, per_class=4, seed=0))
 
 
-def test_outliers_are_seeded_uint8_and_never_a_copy_of_one_digit():
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (30, 28, 28), np.uint8)
-    y = np.arange(30) % 10
-    a = outliers(x, y, 60, np.random.default_rng(1))
-    assert a.shape == (60, 28, 28) and a.dtype == np.uint8
-    np.testing.assert_array_equal(a, outliers(x, y, 60, np.random.default_rng(1)))
-    assert not any(np.array_equal(o, d) for o in a for d in x)
-    with pytest.raises(HardmineError):
-        ReaderConfig(outlier_share=1.5)
-
-
 keras = pytest.importorskip("keras")  # the tests below need TensorFlow
 
 
@@ -107,11 +95,11 @@ def tiny_mnist(n: int = 200):
     return Mnist(x, y, x[:50], y[:50], x[:0], y[:0], source="tiny")
 
 
-def test_reader_with_outliers_trains_reproducibly_and_check_runs_on_it(tmp_path):
+def test_reader_trains_reproducibly_and_check_runs_on_it(tmp_path):
     from model.labelcheck import check, reference
     from model.reader import train_reader
     data = tiny_mnist()
-    cfg = ReaderConfig(epochs=1, outlier_share=0.2)
+    cfg = ReaderConfig(epochs=1)
     a = train_reader(data, tmp_path / "a.keras", cfg, log=lambda *_: None)
     b = train_reader(data, tmp_path / "b.keras", cfg, log=lambda *_: None)
     ra, rb = (keras.models.load_model(tmp_path / f"{n}.keras") for n in "ab")
