@@ -42,6 +42,7 @@ IMAGE_COLS = 20  # images.png: 20 digits a row
 
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+BOOTSTRAP = 2000
 
 
 def staged_columns(run_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
@@ -175,6 +176,18 @@ def score(folder: Path, reader: Path | None = None, mnist=None, threshold: float
     print(guard_line("deep-kNN agreement alone", noise, v.agreement < _min_agreement(), v.agreement))
     print(guard_line("new: reader_p and agreement (labelcheck)", noise, v.ambiguous,
                      np.minimum(v.reader_p / threshold, v.agreement / _min_agreement())))
+    old_q, new_q = quarantined, v.ambiguous
+    new_score = np.minimum(v.reader_p / threshold, v.agreement / _min_agreement())
+    rng = np.random.default_rng(0)
+    stats = []
+    for _ in range(BOOTSTRAP):  # resample the labelled digits, both guards on the same draw
+        i = rng.integers(0, len(noise), len(noise))
+        n_, o, q = noise[i], old_q[i], new_q[i]
+        stats.append((auc(~n_, stored[i]), auc(~n_, new_score[i]),
+                      n_[~o].mean() if (~o).any() else np.nan, n_[~q].mean() if (~q).any() else np.nan))
+    lo, hi = np.nanpercentile(np.array(stats), [2.5, 97.5], axis=0)
+    print(f"  95% bootstrap intervals ({BOOTSTRAP} resamples of the {len(noise)} digits): AUC old {lo[0]:.2f}-{hi[0]:.2f}, "
+          f"new {lo[1]:.2f}-{hi[1]:.2f}; noise in kept old {lo[2]:.0%}-{hi[2]:.0%}, new {lo[3]:.0%}-{hi[3]:.0%}")
     if montage:
         images = untile(cv2_read(folder / "images.png"), len(joined), IMAGE_COLS)
         for name, rows in (("kept", ~v.ambiguous), ("quarantined", v.ambiguous)):
