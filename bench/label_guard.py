@@ -186,8 +186,8 @@ def score(folder: Path, reader: Path | None = None, mnist=None, threshold: float
         stats.append((auc(~n_, stored[i]), auc(~n_, new_score[i]),
                       n_[~o].mean() if (~o).any() else np.nan, n_[~q].mean() if (~q).any() else np.nan))
     lo, hi = np.nanpercentile(np.array(stats), [2.5, 97.5], axis=0)
-    print(f"  95% bootstrap intervals ({BOOTSTRAP} resamples of the {len(noise)} digits): AUC old {lo[0]:.2f}-{hi[0]:.2f}, "
-          f"new {lo[1]:.2f}-{hi[1]:.2f}; noise in kept old {lo[2]:.0%}-{hi[2]:.0%}, new {lo[3]:.0%}-{hi[3]:.0%}")
+    print(f"  95% bootstrap intervals ({BOOTSTRAP} resamples of the {len(noise)} digits): "
+          f"AUC old {lo[0]:.2f}-{hi[0]:.2f}, new {lo[1]:.2f}-{hi[1]:.2f}; noise in kept old {lo[2]:.0%}-{hi[2]:.0%}, new {lo[3]:.0%}-{hi[3]:.0%}")
     if montage:
         images = untile(cv2_read(folder / "images.png"), len(joined), IMAGE_COLS)
         for name, rows in (("kept", ~v.ambiguous), ("quarantined", v.ambiguous)):
