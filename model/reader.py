@@ -115,7 +115,10 @@ def train_reader(data, out_path: str | os.PathLike, cfg: ReaderConfig = ReaderCo
 
 
 def ambiguous(reader_probs: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
-    """(N,) bool: the reader gives the true label less than ``threshold`` probability."""
+    """(N,) bool: the reader gives the true label less than ``threshold`` probability.
+
+    The softmax half of the guard only: against eye labels it leaves about half of the
+    kept digits as label noise; :func:`model.labelcheck.check` adds the deep-kNN half."""
     probs = np.asarray(reader_probs)
     labels = np.asarray(labels, np.int64)
     return probs[np.arange(len(labels)), labels] < threshold if len(labels) else np.zeros(0, bool)
