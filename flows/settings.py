@@ -109,7 +109,9 @@ class FlowSettings(Settings):
         "the label guard's reader (.keras); trained on MNIST at the first round if missing; default "
         "reader.keras next to the bank, so runs that share a bank (the nightly deployment) share one reader"))
     reader_threshold: float = Field(0.5, gt=0, le=1, description=(
-        "label guard: a mined digit is ambiguous when the reader gives its label less than this probability"))
+        "label guard: a mined digit is ambiguous when the reader gives its label less than this probability, "
+        "or when most of its 50 nearest real MNIST digits in the reader's features carry another label "
+        "(model.labelcheck)"))
     eval_per_cell: int = Field(EVAL_PER_CELL, ge=1, le=MAX_PER_CELL, description=(
         "digits per (digit, jitter) cell of the fixed synthetic evaluation set"))
     seed: int = Field(0, ge=0, lt=MAX_SEED, description="seed of training and mining")

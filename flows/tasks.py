@@ -127,6 +127,19 @@ def _model(path: str):
     return _model_once(str(path), stat.st_mtime_ns, stat.st_size)
 
 
+def _reference(s: FlowSettings, reader_path: str):
+    """The label check's real-digit reference for the reader at ``reader_path``: ~20 s once per process."""
+    stat = os.stat(reader_path)
+    return _reference_once(str(reader_path), stat.st_mtime_ns, s.mnist_path, s.mnist_limit,
+                           os.environ.get("HARDMINE_MNIST"))
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_once(path: str, mtime_ns: int, mnist: str | None, limit: int | None, env: str | None):
+    from model.labelcheck import reference
+    return reference(_model(path), _mnist_once(mnist, limit, env))
+
+
 @task(task_run_name="train-round-{k}", cache_policy=NONE)
 def train_round(s: FlowSettings, k: int) -> Trained:
     """Round 0: a fresh ``preset`` CNN on MNIST (or a copy of ``init_model``). Round k >= 1: continue from
@@ -185,8 +198,8 @@ def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path
     label, stage them in ``cases/round-<k>.npz`` and record the next round's plan in
     ``budget/round-<k+1>.csv``."""
     from miner.mining import mine
-    from model.evaluate import predict_proba, predictor
-    from model.reader import guard
+    from model.evaluate import predictor
+    from model.labelcheck import check
     rd = RunDir(s.run_dir)
     log = get_run_logger()
     job = _job(s, k, plan)
@@ -195,8 +208,11 @@ def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path
     else:
         mined = mine(job, s.budget_floor, blocks=cluster.blocks(job, model_path), progress=_progress(log, k))
     cases = mined.cases
-    reader_probs = None if reader_path is None else predict_proba(_model(reader_path), cases.images)
-    reader_p, ambiguous = guard(reader_probs, cases.labels, s.reader_threshold)
+    reader_p, ambiguous = np.ones(len(cases), np.float32), np.zeros(len(cases), bool)  # no reader: no doubt
+    if reader_path is not None:
+        verdict = check(_model(reader_path), _reference(s, reader_path), cases.images, cases.labels,
+                        s.reader_threshold)
+        reader_p, ambiguous = verdict.reader_p, verdict.ambiguous
     _stage(rd.cases(k), cases, reader_p, ambiguous)
     mined.next_plan.write(rd.budget(k + 1))
     log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d), ambiguous to the "

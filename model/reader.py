@@ -114,25 +114,6 @@ def train_reader(data, out_path: str | os.PathLike, cfg: ReaderConfig = ReaderCo
     return {"model": str(out), "val_acc": val_acc, "val_aug_acc": aug_acc, "seconds": seconds}
 
 
-def ambiguous(reader_probs: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
-    """(N,) bool: the reader gives the true label less than ``threshold`` probability.
-
-    The softmax half of the guard only: against eye labels it leaves about half of the
-    kept digits as label noise; :func:`model.labelcheck.check` adds the deep-kNN half."""
-    probs = np.asarray(reader_probs)
-    labels = np.asarray(labels, np.int64)
-    return probs[np.arange(len(labels)), labels] < threshold if len(labels) else np.zeros(0, bool)
-
-
-def guard(reader_probs: np.ndarray | None, labels: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(reader_p, ambiguous), each (N,): the probability the reader gives each label and its
-    verdict; no reader (``None``) is certain of every label."""
-    labels = np.asarray(labels, np.int64)
-    if reader_probs is None:
-        reader_probs = np.eye(10, dtype=np.float32)[labels]
-    return reader_probs[np.arange(len(labels)), labels], ambiguous(reader_probs, labels, threshold)
-
-
 def main(argv: list[str] | None = None) -> None:
     from model.data import load_mnist
 
