@@ -1,0 +1,65 @@
+"""What pen/scan variation does to a trained model on real digits: the same
+experiment arm run with it off and on, model for model.
+
+    python bench/experiment.py --arms mnist-only,misclassified --set pen_scan=false --work runs/off
+    python bench/experiment.py --arms mnist-only,misclassified --work runs/on
+    python bench/pen_scan.py --off runs/off --on runs/on --arm mnist-only
+
+Both work directories hold ``<arm>-seed<S>-<tag>/models/round-<K>.eval.json``
+(``hardmine evaluate --json`` of each run's last-round model, written by the
+experiment); runs of the same seed start from the same round-0 model. Prints,
+per seed and as the mean over seeds, the change (on minus off, in points) of
+MNIST test, synthetic accuracy at jitter >= 2, the real-digit suite's mean and
+each of its variants, and how many (variant, class) cells moved by more than a
+point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HARD_JITTER = 2.0
+
+
+def scores(path: Path) -> dict:
+    s = json.loads(path.read_text())
+    rob = s["robustness"]
+    jitter = {float(j): a for j, a in s["jitter_acc"].items()}
+    return {"MNIST test": s["mnist_test_acc"],
+            "synthetic jitter>=2": float(np.mean([a for j, a in jitter.items() if j >= HARD_JITTER])),
+            "suite mean": rob["mean"], **rob["per_variant"], "cells": np.array(rob["matrix"])}
+
+
+def last_round(work: Path, arm: str, seed: int) -> Path:
+    found = sorted(work.glob(f"{arm}-seed{seed}-*/models/round-*.eval.json"),
+                   key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+    if not found:
+        sys.exit(f"error: no evaluated {arm} run of seed {seed} in {work}; run bench/experiment.py there first")
+    return found[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--off", type=Path, required=True, help="experiment work directory, pen/scan off")
+    p.add_argument("--on", type=Path, required=True, help="experiment work directory, pen/scan on")
+    p.add_argument("--arm", default="mnist-only")
+    p.add_argument("--seeds", default="0,1,2")
+    a = p.parse_args(argv)
+    seeds = [int(x) for x in a.seeds.split(",")]
+    pairs = [(scores(last_round(a.off, a.arm, s)), scores(last_round(a.on, a.arm, s))) for s in seeds]
+    print(f"{a.arm} arm, last round's model, pen/scan on minus off, points (seeds {seeds} -> mean):")
+    for name in [n for n in pairs[0][0] if n != "cells"]:
+        d = [100 * (on[name] - off[name]) for off, on in pairs]
+        print(f"  {name:22s}" + " ".join(f"{x:+7.2f}" for x in d) + f"  -> {np.mean(d):+.2f}")
+    cells = np.mean([100 * (on["cells"] - off["cells"]) for off, on in pairs], axis=0)
+    print(f"  (variant, class) cells, mean over seeds: {(cells < -1).sum()} of {cells.size} lower by more "
+          f"than 1 point, {(cells > 1).sum()} higher")
+
+
+if __name__ == "__main__":
+    main()
