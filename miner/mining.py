@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from miner.budget import Plan, cell_counts
+from miner.budget import Plan, cell_counts, cell_errors
 from miner.generator import RECORD_DTYPE, GeneratorConfig, generate, is_valid
 from miner.select import ranked
 
@@ -132,11 +132,9 @@ def score_block(job: Job, b: int, predict: Predict) -> Block:
     wrong = valid & (probs.argmax(axis=1) != labels)
     s = job.selection
     pos, key = ranked(s.strategy, probs, labels, index, valid, s.margin, job.seed)
-    n_jitters = len(job.plan.jitter)
+    errors, drawn = cell_errors(labels[valid], jitter_index[valid], wrong[valid], len(job.plan.jitter))
     keep = pos[:s.cap]
-    return Block(b, len(index), int((~valid).sum()), int(wrong.sum()), len(pos),
-                 cell_counts(labels[valid], jitter_index[valid], n_jitters, wrong[valid].astype(np.float64)),
-                 cell_counts(labels[valid], jitter_index[valid], n_jitters),
+    return Block(b, len(index), int((~valid).sum()), int(wrong.sum()), len(pos), errors, drawn,
                  Cases(images[keep], probs[keep], records[keep], key[:s.cap]), time.perf_counter() - clock)
 
 
