@@ -25,6 +25,7 @@ figures.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,7 @@ def decide(reader_p: np.ndarray, agree: np.ndarray, threshold: float,
     return (np.asarray(reader_p) < threshold) | (np.asarray(agree) < min_agreement)
 
 
+@functools.lru_cache(maxsize=2)  # one per reader: a new Model would be rebuilt and its predict retraced each round
 def embedder(reader):
     """A keras Model: raw (N, 28, 28, 1) pixels -> [flattened conv features, penultimate
     features, probabilities] of ``reader`` (a model.cnn preset with a Flatten layer)."""
