@@ -23,16 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-HARD_JITTER = 2.0
+from experiment import VARIANTS, score_row  # the experiment's own reading of an evaluation
+
+SHOWN = ("mnist_test_acc", "synth_hard", "suite_mean", *(f"suite_{v}" for v in VARIANTS))
 
 
 def scores(path: Path) -> dict:
-    s = json.loads(path.read_text())
-    rob = s["robustness"]
-    jitter = {float(j): a for j, a in s["jitter_acc"].items()}
-    return {"MNIST test": s["mnist_test_acc"],
-            "synthetic jitter>=2": float(np.mean([a for j, a in jitter.items() if j >= HARD_JITTER])),
-            "suite mean": rob["mean"], **rob["per_variant"], "cells": np.array(rob["matrix"])}
+    return score_row(json.loads(path.read_text()))
 
 
 def last_round(work: Path, arm: str, seed: int) -> Path:
@@ -53,13 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [int(x) for x in a.seeds.split(",")]
     pairs = [(scores(last_round(a.off, a.arm, s)), scores(last_round(a.on, a.arm, s))) for s in seeds]
     print(f"{a.arm} arm, last round's model, pen/scan on minus off, points (seeds {seeds} -> mean):")
-    for name in [n for n in pairs[0][0] if n != "cells"]:
+    for name in SHOWN:
         d = [100 * (on[name] - off[name]) for off, on in pairs]
         print(f"  {name:22s}" + " ".join(f"{x:+7.2f}" for x in d) + f"  -> {np.mean(d):+.2f}")
-    cells = np.mean([100 * (on["cells"] - off["cells"]) for off, on in pairs], axis=0)
-    print(f"  (variant, class) cells, mean over seeds: {(cells < -1).sum()} of {cells.size} lower by more "
-          f"than 1 point, {(cells > 1).sum()} higher")
-
+    cells = [c for c in pairs[0][0] if c.startswith("cell_")]
+    diff = np.mean([[100 * (on[c] - off[c]) for c in cells] for off, on in pairs], axis=0)
+    print(f"  (variant, class) cells, mean over seeds: {(diff < -1).sum()} of {len(cells)} lower by more "
+          f"than 1 point, {(diff > 1).sum()} higher")
 
 if __name__ == "__main__":
     main()
