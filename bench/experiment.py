@@ -57,7 +57,8 @@ HARDMINE = [sys.executable, "-m", "flows.cli"]
 HARD_JITTER = 2.0  # "jitter 2 and above" is where synthetic accuracy is read
 # test digits per suite variant: 3,000 x 13 variants = 39,000 predictions per model (the first
 # 3,000 of MNIST test, ~300 digits per (variant, class) cell)
-ROBUST_LIMIT = 3000
+ROBUST_LIMIT = 10_000  # the whole MNIST test split: 1,000 digits per class and variant, so one digit is 0.1 point
+EVAL_SUFFIX = f".eval{ROBUST_LIMIT}.json"  # an evaluation's cache next to its model, named by what it scored
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def reader_model(s: Settings) -> Path:
 
 def evaluation(model: Path) -> dict:
     """``hardmine evaluate --json`` of ``model``, cached next to it."""
-    cached = model.with_suffix(".eval.json")
+    cached = model.with_suffix(EVAL_SUFFIX)
     if not cached.exists():
         out = subprocess.run([str(c) for c in HARDMINE + ["evaluate", model, "--json", "--no-plots",
                                                          "--robust-per-variant", ROBUST_LIMIT]],

@@ -5,7 +5,7 @@ experiment arm run with it off and on, model for model.
     python bench/experiment.py --arms mnist-only,misclassified --work runs/on
     python bench/pen_scan.py --off runs/off --on runs/on --arm mnist-only
 
-Both work directories hold ``<arm>-seed<S>-<tag>/models/round-<K>.eval.json``
+Both work directories hold ``<arm>-seed<S>-<tag>/models/round-<K>.eval<N>.json``
 (``hardmine evaluate --json`` of each run's last-round model, written by the
 experiment); runs of the same seed start from the same round-0 model. Prints,
 per seed and as the mean over seeds, the change (on minus off, in points) of
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiment import VARIANTS, score_row  # the experiment's own reading of an evaluation
+from experiment import EVAL_SUFFIX, VARIANTS, score_row  # the experiment's own reading of an evaluation
 
 SHOWN = ("mnist_test_acc", "synth_hard", "suite_mean", *(f"suite_{v}" for v in VARIANTS))
 
@@ -33,7 +33,7 @@ def scores(path: Path) -> dict:
 
 
 def last_round(work: Path, arm: str, seed: int) -> Path:
-    found = sorted(work.glob(f"{arm}-seed{seed}-*/models/round-*.eval.json"),
+    found = sorted(work.glob(f"{arm}-seed{seed}-*/models/round-*{EVAL_SUFFIX}"),
                    key=lambda p: int(p.name.split("-")[1].split(".")[0]))
     if not found:
         sys.exit(f"error: no evaluated {arm} run of seed {seed} in {work}; run bench/experiment.py there first")
