@@ -275,6 +275,39 @@ def checks(means: pd.DataFrame, bar: Bar = Bar()) -> dict[str, tuple[str, bool]]
     }
 
 
+def cell_losses(scores: pd.DataFrame, model: str, bar: Bar = Bar()) -> pd.DataFrame:
+    """The suite cells where the default arm is lower than mnist-only by more than the bar's
+    point, mean over seeds, each with a 95% t-interval of the paired (same seed) difference:
+    cell, mean, low, high (points), sorted worst first. ``high < 0``: lower beyond the seeds'
+    own spread; otherwise the loss is within what changing the seed does."""
+    from scipy import stats
+    picked = scores[scores["model"] == model]
+    cells = [c for c in picked.columns if c.startswith("cell_")]
+    d = picked[picked["arm"] == DEFAULT].set_index("seed")[cells]
+    b = picked[picked["arm"] == BASELINE].set_index("seed")[cells]
+    diff = (d - b).dropna(how="all").astype(float) * 100  # (seeds, cells) points
+    n = len(diff)
+    mean = diff.mean()
+    half = (stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else mean * np.nan
+    out = pd.DataFrame({"mean": mean, "low": mean - half, "high": mean + half})
+    return out[out["mean"] < -bar.cell_loss * 100].sort_values("mean")
+
+
+def cell_loss_lines(scores: pd.DataFrame, model: str) -> list[str]:
+    lost = cell_losses(scores, model)
+    seeds = scores[(scores["model"] == model) & (scores["arm"] == DEFAULT)]["seed"].nunique()
+    beyond = lost[lost["high"] < 0]
+    lines = [f"{len(lost)} cells are lower than {BASELINE} by more than a point (mean over {seeds} seeds); "
+             f"in {len(beyond)} of them the 95% t-interval of the paired difference excludes zero "
+             "(lower beyond the seed-to-seed spread):", "",
+             "| cell (variant, class) | mean change, points | 95% interval |", "|---|---|---|"]
+    for cell, r in lost.iterrows():
+        _, variant, digit = cell.split("_")
+        lines.append(f"| {variant}, {digit} | {r['mean']:+.2f} | {r['low']:+.2f} .. {r['high']:+.2f}"
+                     f"{' **beyond noise**' if r['high'] < 0 else ''} |")
+    return lines
+
+
 # ----------------------------------------------------------------------------- report
 def headline_table(scores: pd.DataFrame, model: str) -> list[str]:
     means = per_arm(scores, model)
@@ -387,6 +420,10 @@ def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: li
         "The model each run ships (after the promotion guard):",
         "",
         *headline_table(scores, "shipped"),
+        "",
+        "## Cells of the suite that lost more than a point (shipped models)",
+        "",
+        *cell_loss_lines(scores, VERDICT_MODEL),
         "",
         "## Real-digit robustness suite per variant (test split, last round's model)",
         "",

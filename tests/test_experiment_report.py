@@ -75,3 +75,18 @@ def test_headline_table_reports_mean_and_sd_per_arm():
     lines = experiment.headline_table(_scores(GOOD), "last round")
     assert lines[2].startswith("| mnist-only | 0.9900 ± 0.0000 | 0.800 ± 0.002 | 0.9000 ± 0.0000")
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| mnist-only", "| random", "| misclassified"]
+
+
+def test_a_cell_lost_on_every_seed_is_beyond_noise_and_one_lost_on_average_only_is_not():
+    scores = _scores(GOOD)
+    steady, noisy = f"cell_{VARIANTS[0]}_3", f"cell_{VARIANTS[1]}_5"
+    mis = scores["arm"] == "misclassified"
+    scores.loc[mis, steady] = [0.880, 0.879, 0.881]   # mnist-only 0.90: -2 points on every seed
+    scores.loc[mis, noisy] = [0.935, 0.845, 0.845]    # -2.5 points on average: +3.5, -5.5, -5.5
+    lost = experiment.cell_losses(scores, "last round")
+    assert list(lost.index) == [noisy, steady]  # worst first
+    assert lost.loc[steady, "high"] < 0 < lost.loc[noisy, "high"]
+    assert lost.loc[steady, "mean"] == pytest.approx(-2.0, abs=1e-6)
+    lines = experiment.cell_loss_lines(scores, "last round")
+    assert lines[0].startswith("2 cells are lower than mnist-only by more than a point (mean over 3 seeds); in 1 of them")
+    assert lines[5] == f"| {VARIANTS[0]}, 3 | -2.00 | -2.25 .. -1.75 **beyond noise** |"
