@@ -41,7 +41,7 @@ from miner.budget import Plan
 from miner.mining import Cases, MiningResult, Progress
 from miner.seeds import training_seed
 
-PROGRESS_SECONDS = 10.0  # a mining round logs its candidates/s at most this often
+PROGRESS_SECONDS = 5.0  # a mining round logs where it stands at most this often
 
 
 @dataclass(frozen=True)
@@ -204,9 +204,10 @@ def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path
     log = get_run_logger()
     job = _job(s, k, plan)
     if cluster is None:
-        mined = mine(job, s.budget_floor, predictor(_model(model_path)), progress=_progress(log, k))
+        mined = mine(job, s.budget_floor, predictor(_model(model_path)), progress=_progress(log, k, s.mine_cap))
     else:
-        mined = mine(job, s.budget_floor, blocks=cluster.blocks(job, model_path), progress=_progress(log, k))
+        mined = mine(job, s.budget_floor, blocks=cluster.blocks(job, model_path),
+                     progress=_progress(log, k, s.mine_cap))
     cases = mined.cases
     reader_p, ambiguous = np.ones(len(cases), np.float32), np.zeros(len(cases), bool)  # no reader: no doubt
     if reader_path is not None:
@@ -229,15 +230,18 @@ def _job(s: FlowSettings, k: int, plan: Plan):
                s.max_candidates or s.synthetic_per_round, GeneratorConfig(realistic=s.realistic))
 
 
-def _progress(log, k: int):
-    """A progress callback that logs candidates/s at most every PROGRESS_SECONDS."""
+def _progress(log, k: int, cap: int):
+    """A progress callback for :func:`miner.mining.mine` that logs where the round stands
+    (candidates drawn and scored, hard cases found, miss rate, candidates/s) at most every
+    PROGRESS_SECONDS, so a long round shows it is moving."""
     last = [0.0]
 
     def report(p: Progress) -> None:
         if p.seconds - last[0] >= PROGRESS_SECONDS:
             last[0] = p.seconds
-            log.info("round %d: %d candidates drawn, %d eligible, %.0f candidates/s",
-                     k, p.generated, p.eligible, p.per_second)
+            log.info("round %d: mining, %d candidates drawn, %d scored, %d hard cases found (cap %d), "
+                     "miss rate %.1f%%, %.0f candidates/s", k, p.generated, p.scored, p.eligible, cap,
+                     100 * p.miss_rate, p.per_second)
     return report
 
 

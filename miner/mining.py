@@ -145,9 +145,17 @@ def blocks_here(job: Job, predict: Predict) -> Iterator[Block]:
 
 @dataclass(frozen=True)
 class Progress:
-    generated: int
-    eligible: int
+    """Where a round stands after a block: counts so far, each never lower than at the last block."""
+
+    generated: int  # candidates drawn
+    scored: int  # valid candidates the model scored
+    wrong: int  # of those, the ones it got wrong
+    eligible: int  # hard cases found: valid candidates the strategy would store (before the cap)
     seconds: float
+
+    @property
+    def miss_rate(self) -> float:
+        return self.wrong / self.scored if self.scored else float("nan")
 
     @property
     def per_second(self) -> float:
@@ -194,16 +202,19 @@ def mine(job: Job, floor: float, predict: Predict | None = None, blocks: Iterabl
         blocks = blocks_here(job, predict)
     start = time.perf_counter()
     used: list[Block] = []
-    eligible = 0
+    generated = scored = wrong = eligible = 0
     it = iter(blocks)
     try:
         for block in it:
             if block.b != len(used):  # a runner's bug, not a user's: blocks must come in index order
                 raise RuntimeError(f"mine: block {block.b} arrived out of order (expected {len(used)})")
             used.append(block)
+            generated += block.generated
+            scored += block.generated - block.invalid
+            wrong += block.wrong
             eligible += block.eligible
             if progress is not None:
-                progress(Progress(sum(u.generated for u in used), eligible, time.perf_counter() - start))
+                progress(Progress(generated, scored, wrong, eligible, time.perf_counter() - start))
             if eligible >= job.selection.cap:
                 break
     finally:

@@ -288,3 +288,22 @@ def test_training_seeds_stay_in_keras_range_and_differ_by_round_and_seed():
     mining = {mining_seed(s, k) for s in (0, 1, MAX_SEED - 1) for k in (0, 1, 2, 2**16 - 1)}
     assert len(mining) == 12 and all(0 <= x < 2**62 for x in mining)  # below miner's reserved range
     assert not mining & seeds
+
+
+def test_mining_progress_logs_at_most_every_few_seconds_with_its_counts():
+    from flows.tasks import PROGRESS_SECONDS, _progress
+    from miner.mining import Progress
+
+    lines = []
+
+    class Log:
+        def info(self, fmt, *args):
+            lines.append(fmt % args)
+
+    report = _progress(Log(), 2, 4000)
+    step = PROGRESS_SECONDS * 0.6
+    for i in range(1, 6):  # a block every 0.6 PROGRESS_SECONDS: lines after blocks 2 and 4
+        report(Progress(512 * i, 500 * i, 50 * i, 40 * i, step * i))
+    assert lines == [
+        f"round 2: mining, {512 * i} candidates drawn, {500 * i} scored, {40 * i} hard cases found (cap 4000), "
+        f"miss rate 10.0%, {512 / step:.0f} candidates/s" for i in (2, 4)]

@@ -94,3 +94,19 @@ def test_blocks_from_elsewhere_must_come_in_order():
     blocks = [score_block(job, b, fake_predict) for b in (1, 0)]
     with pytest.raises(RuntimeError, match="out of order"):
         mine(job, 0.2, blocks=blocks)
+
+
+def test_progress_reports_every_block_with_counts_that_only_grow():
+    job = Job(Plan.uniform(JITTER, 500), seed=4, selection=Selection("misclassified", 10**6),
+              max_candidates=3 * BLOCK + 17)  # every block, the last one partial
+    seen = []
+    mined = mine(job, 0.2, fake_predict, progress=seen.append)
+    assert [p.generated for p in seen] == [BLOCK, 2 * BLOCK, 3 * BLOCK, 3 * BLOCK + 17]
+    for field in ("scored", "wrong", "eligible", "seconds"):
+        values = [getattr(p, field) for p in seen]
+        assert values == sorted(values), field
+    last = seen[-1]
+    assert (last.generated, last.scored, last.wrong, last.eligible) == \
+        (mined.generated, mined.scored, mined.wrong, mined.eligible)
+    assert last.miss_rate == mined.miss_rate and 0 < last.miss_rate <= 1
+    assert all(p.wrong <= p.scored <= p.generated for p in seen)
