@@ -14,10 +14,12 @@ import numpy as np
 from miner.config import HardmineError, check_output, require, write_atomically
 from miner import generator
 from miner.options import options
+from miner.progress import progress_bar
 
 COUNT_MAX = 1_000_000  # 784 MB of pixels, plus the drawing's working memory
 MONTAGE_MAX = 400  # digits a .png montage can show legibly
 MONTAGE_COLS = 10
+CHUNK = 4096  # digits drawn per call: the progress bar moves this often (a few seconds at most on one core)
 
 
 def parse_digits(spec: str) -> list[int]:
@@ -51,6 +53,20 @@ def save_montage(path: Path, images: np.ndarray, records: np.ndarray) -> None:
 WRITERS = {".npz": save_npz, ".png": save_montage}
 
 
+def draw(labels: np.ndarray, jitter: float, seed: int, cfg: generator.GeneratorConfig):
+    """``generator.generate(labels, jitter, seed)`` in chunks of :data:`CHUNK` (the same digits:
+    digit i is stream index i whatever the chunking), with a progress bar on a terminal's stderr."""
+    images, records = [], []
+    with progress_bar(len(labels), "drawing digits") as advance:
+        for start in range(0, len(labels), CHUNK):
+            part = labels[start:start + CHUNK]
+            i, r = generator.generate(part, jitter, seed, start=start, config=cfg)
+            images.append(i)
+            records.append(r)
+            advance(len(part))
+    return np.concatenate(images), np.concatenate(records)
+
+
 @click.command("generate")
 @click.option("--count", type=int, default=100, show_default=True, help=f"Number of digits to draw (1..{COUNT_MAX}).")
 @click.option("--digits", default="0-9", show_default=True, help="Digits to draw, evenly: a range 0-9 or a list 3,5,8.")
@@ -74,7 +90,7 @@ def generate(count: int, digits: str, jitter: float, seed: int, out: str, as_jso
     chosen = parse_digits(digits)
     labels = np.asarray(chosen)[np.arange(count) % len(chosen)]
     cfg = generator.GeneratorConfig(**rendering)
-    images, records = generator.generate(labels, jitter, seed, config=cfg)
+    images, records = draw(labels, jitter, seed, cfg)
     write_atomically(path, lambda tmp: writer(tmp, images, records), "generate")
     if as_json:
         click.echo(json.dumps({"out": out, "count": count, "digits": chosen, "jitter": jitter, "seed": seed,

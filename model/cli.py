@@ -18,6 +18,7 @@ import click
 
 from miner.config import check_output, require, write_atomically
 from miner.options import options
+from miner.progress import progress_bar
 from miner.generator import EVAL_PER_CELL
 from model.settings import MAX_PER_CELL, TrainConfig
 MNIST_HELP = "MNIST: Keras .npz, IDX directory/files or Kaggle train.csv [default: $HARDMINE_MNIST, else Keras' download]"
@@ -103,41 +104,39 @@ def evaluate(model_path, mnist, as_json, synthetic, eval_per_cell, robustness, r
     robustness suite and (when <stem>.history.json from training is next to
     the model) the learning curves.
     """
-    from model import plots
     from model.cnn import check_model_file, load_model
     from model.data import load_mnist
     from model.evaluate import evaluate as score
-    from model.train import history_path
 
     check_model_file(model_path, "evaluate")
     stem = Path(model_path).stem
     folder = Path(plots_dir) if plots_dir else Path(model_path).parent
     if not no_plots:  # the plots are written last: their folder is checked first
         check_output(folder / f"{stem}.confusion.png", "evaluate", make_parents=True)
-    data = load_mnist(mnist)
-    eval_set = None
-    if synthetic:
-        import miner
+    steps = 3 + synthetic + robustness + (not no_plots)  # the bar moves a step at a time: what it is doing
+    with progress_bar(steps, "evaluating") as advance:
+        advance(0, "reading MNIST")
+        data = load_mnist(mnist)
+        eval_set = None
+        if synthetic:
+            import miner
 
-        eval_set = miner.eval_set(per_cell=eval_per_cell)
-    suite = None
-    if robustness:
-        from model import robustness as rob
-        split = "test" if len(data.y_test) else "val"  # Kaggle's train.csv has no labelled test split
-        suite = rob.for_split(data, split, robust_per_variant)
-    model = load_model(model_path, "evaluate")
-    scores = score(model, data, synthetic=eval_set, suite=suite)
-    if not no_plots:
-        written = [plots.confusion_png(scores["confusion"], folder / f"{stem}.confusion.png",
-                                       title=f"MNIST {scores['class_split']}")]
-        if "jitter_acc" in scores:
-            written.append(plots.jitter_png(scores["jitter_acc"], folder / f"{stem}.jitter.png"))
-        if "robustness" in scores:
-            written.append(plots.robustness_png(scores["robustness"], folder / f"{stem}.robustness.png"))
-        hist = history_path(model_path)
-        if hist.is_file():
-            written.append(plots.curves_png(json.loads(hist.read_text())["history"], folder / f"{stem}.curves.png"))
-        scores["plots"] = written
+            advance(1, "drawing the synthetic set")
+            eval_set = miner.eval_set(per_cell=eval_per_cell)
+        suite = None
+        if robustness:
+            from model import robustness as rob
+            split = "test" if len(data.y_test) else "val"  # Kaggle's train.csv has no labelled test split
+            advance(1, "building the robustness suite")
+            suite = rob.for_split(data, split, robust_per_variant)
+        advance(1, "loading the model")
+        model = load_model(model_path, "evaluate")
+        advance(1, "scoring")
+        scores = score(model, data, synthetic=eval_set, suite=suite)
+        if not no_plots:
+            advance(1, "plotting")
+            _plots(scores, model_path, folder, stem)
+        advance(1, "done")
     if as_json:
         click.echo(json.dumps(scores))
         return
@@ -145,6 +144,22 @@ def evaluate(model_path, mnist, as_json, synthetic, eval_per_cell, robustness, r
         click.echo(line)
     if scores.get("plots"):
         click.echo("plots: " + ", ".join(scores["plots"]))
+
+
+def _plots(scores: dict, model_path: str, folder: Path, stem: str) -> None:
+    """Write the evaluation's PNGs into ``folder``; their paths go to ``scores["plots"]``."""
+    from model import plots
+    from model.train import history_path
+    written = [plots.confusion_png(scores["confusion"], folder / f"{stem}.confusion.png",
+                                   title=f"MNIST {scores['class_split']}")]
+    if "jitter_acc" in scores:
+        written.append(plots.jitter_png(scores["jitter_acc"], folder / f"{stem}.jitter.png"))
+    if "robustness" in scores:
+        written.append(plots.robustness_png(scores["robustness"], folder / f"{stem}.robustness.png"))
+    hist = history_path(model_path)
+    if hist.is_file():
+        written.append(plots.curves_png(json.loads(hist.read_text())["history"], folder / f"{stem}.curves.png"))
+    scores["plots"] = written
 
 
 @click.command()

@@ -20,6 +20,7 @@ import os
 import click
 
 from miner.config import HardmineError, check_output, check_writable_dir, write_atomically
+from miner.progress import progress_bar
 from store.bank import Bank
 from store.layout import disk_bytes, shard_dir
 from store.retention import POLICIES
@@ -211,7 +212,8 @@ def export(bank_path: str, out: str, **filters) -> None:
     check_output(out, "export", transfer.FORMATS)
     ids = _selected(bank_path, **filters)["id"].to_numpy()
     try:
-        n = transfer.export_cases(bank_path, ids, out)
+        with progress_bar(len(ids), "exporting cases") as advance:
+            n = transfer.export_cases(bank_path, ids, out, progress=advance)
     except OSError as exc:  # a full disk, a vanished folder; export_cases leaves nothing at --out
         reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
         raise HardmineError(f"export {bank_path} to {out} failed ({reason}); nothing was written to {out}") from None

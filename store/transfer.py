@@ -19,6 +19,7 @@ import hashlib
 import os
 import zipfile
 import zlib
+from typing import Callable
 
 import numpy as np
 
@@ -98,14 +99,24 @@ def _write_npz(fh, blocks) -> None:
 WRITERS = {".csv": _write_csv, ".npz": _write_npz}
 
 
-def export_cases(bank_path: str, ids: np.ndarray, out: str) -> int:
-    """Write the cases ``ids`` to ``out`` (.npz or Kaggle .csv) atomically; returns how many."""
+def _counted(blocks, progress: Callable[[int], None]):
+    """``blocks`` as they are, calling ``progress(n)`` with each block's number of cases once it is used."""
+    for block in blocks:
+        yield block
+        progress(len(block["ids"]))
+
+
+def export_cases(bank_path: str, ids: np.ndarray, out: str,
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Write the cases ``ids`` to ``out`` (.npz or Kaggle .csv) atomically; returns how many.
+    ``progress(n)``: called as each block of ``n`` cases has been read (and, for .csv, written)."""
     ext = check_out(bank_path, out)
     ids = np.asarray(ids, np.int64)
     tmp = out + TMP_SUFFIX
     try:
         with damage_is_an_error(bank_path), Snapshot(bank_path) as snap, open(tmp, "wb") as fh:
-            WRITERS[ext](fh, _selected_blocks(snap, ids))
+            blocks = _selected_blocks(snap, ids)
+            WRITERS[ext](fh, blocks if progress is None else _counted(blocks, progress))
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
