@@ -4,6 +4,8 @@
     python bench/experiment.py --arms mnist-only,random,misclassified,no-label-guard   # + the guard's own effect
     python bench/experiment.py --seeds 0 --rounds 1             # a quick look
     python bench/experiment.py --report-only                    # rebuild the report from finished runs
+    python bench/experiment.py --dask-address local:2           # two runs at a time on this machine
+    python bench/experiment.py --dask-address tcp://HOST:8786   # (arm, seed) runs spread over a Dask cluster
 
 Arms, all with the same compute: every arm of a seed starts from the same
 round-0 model (``hardmine train``, trained once per seed) and runs the same
@@ -30,6 +32,25 @@ run. Run directories are named by a hash of their parameters, so a finished run
 is reused only for exactly the same parameters. Writes ``docs/results.md`` and
 ``docs/results/`` (runs.csv, scores.csv, PNGs); every number and verdict in the
 report is computed from those rows. Models and banks stay in ``--work``.
+
+Runs in parallel (``--dask-address``, the addresses of ``hardmine run
+--dask-address``): the round-0 models and the reader are prepared here first,
+then every (arm, seed) run still to do is one Dask task that runs the same
+``hardmine run`` command the sequential path runs, as a subprocess on a
+worker, and every evaluation still to do is one more task; the client keeps
+the parameters, the run directories, the evaluation caches and the report, so
+the runs, their directories and the report are the ones the sequential path
+gives. A worker runs the command with this interpreter in this repository
+(``sys.executable -m flows.cli`` in the repository's folder), so a worker on
+another machine needs the repository and its venv at the same paths, ``--work``
+on a shared file system and MNIST in its own environment (``$HARDMINE_MNIST``);
+``local:N`` starts N worker processes here, each running one command at a time
+(give remote workers ``--nthreads 1``: a run already uses every core of its
+machine); a command gets its worker's environment (Dask's nanny sets
+``OMP_NUM_THREADS=1``). Closing the cluster (the end, a failed run, Ctrl-C)
+ends the commands its local workers were running (``flows.cluster.run_command``);
+remote workers finish theirs. An unreachable scheduler is one ``error:`` line,
+exit 2, before anything trains.
 """
 
 from __future__ import annotations
@@ -48,10 +69,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from flows.cluster import check_address, connect, run_command  # noqa: E402
 from flows.run_cli import FLAGS  # noqa: E402
 from flows.settings import FlowSettings  # noqa: E402
-from miner.options import argv  # noqa: E402
+from miner.config import HardmineError  # noqa: E402
+from miner.options import argv, flag  # noqa: E402
 from model.robustness import NAMES as VARIANTS  # noqa: E402
+from store import Bank  # noqa: E402
 
 HARDMINE = [sys.executable, "-m", "flows.cli"]
 HARD_JITTER = 2.0  # "jitter 2 and above" is where synthetic accuracy is read
@@ -65,14 +89,13 @@ EVAL_SUFFIX = f".eval{ROBUST_LIMIT}.json"  # an evaluation's cache next to its m
 class Arm:
     name: str                  # column label in the report
     options: dict              # `hardmine run` options that differ from the service's defaults
-    reader: bool = True        # shares the experiment's reader (label guard on)
 
 
 ARMS: tuple[Arm, ...] = (
-    Arm("mnist-only", {"mix_fraction": 0.0, "label_guard": False}, reader=False),
+    Arm("mnist-only", {"mix_fraction": 0.0, "label_guard": False}),
     Arm("random", {"strategy": "random"}),
     Arm("misclassified", {}),
-    Arm("no-label-guard", {"label_guard": False}, reader=False),
+    Arm("no-label-guard", {"label_guard": False}),
     Arm("realistic", {"realistic": True}),
 )
 BASELINE, DEFAULT = "mnist-only", "misclassified"
@@ -100,6 +123,11 @@ class Settings:
     work: Path = ROOT / "runs" / "experiment"
     out: Path = ROOT / "docs"
     report_only: bool = False
+    dask_address: str = ""  # empty: one run after the other in this process
+
+
+SWEEP = "experiment"  # names this script in its error lines
+ALONE = "run the sweep here, one run after another"  # what it does without --dask-address
 
 
 def parse_args(argv: list[str]) -> Settings:
@@ -118,6 +146,10 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--work", type=Path, default=d.work, help="where models and banks go")
     p.add_argument("--out", type=Path, default=d.out, help="where results.md goes")
     p.add_argument("--report-only", action="store_true", help="rebuild the report; start no run")
+    p.add_argument(flag("dask_address", FLAGS), dest="dask_address", default=d.dask_address, metavar="ADDRESS",
+                   help="run the (arm, seed) runs concurrently on a Dask cluster, one task each: a scheduler "
+                        "address (tcp://HOST:8786) or local:N worker processes here, as for `hardmine run`; "
+                        "empty = one after another in this process")
     a = p.parse_args(argv)
     arms = tuple(a.arms.split(","))
     if not {BASELINE, DEFAULT} <= set(arms) or not set(arms) <= {x.name for x in ARMS}:
@@ -126,18 +158,48 @@ def parse_args(argv: list[str]) -> Settings:
         p.error("--set takes NAME=VALUE, e.g. --set pen_scan=true")
     common = tuple(tuple(x.split("=", 1)) for x in a.set)
     return Settings(tuple(int(x) for x in a.seeds.split(",")), a.base_epochs, a.rounds, a.epochs_per_round,
-                    a.synthetic_per_round, a.preset, arms, common, a.work, a.out, a.report_only)
+                    a.synthetic_per_round, a.preset, arms, common, a.work, a.out, a.report_only, a.dask_address)
 
 
 def run(cmd: list) -> float:
-    """Run a command, fail loudly, return its wall time in seconds."""
+    """Run a command here, fail loudly, return its wall time in seconds."""
     t0 = time.perf_counter()
     print("$", " ".join(str(c) for c in cmd[1:]), flush=True)
-    proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True)
+    check(cmd, subprocess.run([str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True))
+    return time.perf_counter() - t0
+
+
+def check(cmd: list, proc: subprocess.CompletedProcess) -> str:
+    """``proc``'s stdout, or exit with its stderr if ``cmd`` failed."""
     if proc.returncode != 0:
         sys.exit(f"experiment: command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
                  f"{proc.stderr[-3000:]}")
-    return time.perf_counter() - t0
+    return proc.stdout
+
+
+def execute(cluster, commands: list[list]) -> list[str]:
+    """Run ``commands`` and return their stdouts, in order: one after another here (``cluster``
+    None), or each as a task on ``cluster`` (flows.cluster.connect: the same command, a
+    subprocess on a worker, in this repository's folder), all at once. The first failure
+    stops the sweep, as here."""
+    commands = [[str(c) for c in cmd] for cmd in commands]
+    if cluster is None:
+        outs = []
+        for cmd in commands:
+            print("$", " ".join(cmd[1:]), flush=True)
+            outs.append(check(cmd, subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)))
+        return outs
+    from distributed import as_completed
+    client = cluster.client
+    futures = {client.submit(run_command, cmd, str(ROOT), pure=False): cmd for cmd in commands}
+    for cmd in commands:
+        print("$", " ".join(cmd[1:]), f"[{client.scheduler.address}]", flush=True)
+    t0, outs = time.perf_counter(), {}
+    for future in as_completed(futures):
+        cmd = futures[future]
+        outs[id(cmd)] = check(cmd, future.result())  # exits on the first failure: connect() closes the cluster
+        print(f"done at {time.perf_counter() - t0:.0f} s:", " ".join(cmd[1:]), flush=True)
+    return [outs[id(cmd)] for cmd in commands]
 
 
 def tag(params: dict) -> str:
@@ -145,9 +207,14 @@ def tag(params: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the runs
+def base_path(s: Settings, seed: int) -> Path:
+    """The round-0 model every arm of this seed starts from."""
+    return s.work / f"base-seed{seed}-{tag({'preset': s.preset, 'epochs': s.base_epochs, 'seed': seed})}.keras"
+
+
 def base_model(s: Settings, seed: int) -> Path:
-    """The round-0 model every arm of this seed starts from (trained once)."""
-    path = s.work / f"base-seed{seed}-{tag({'preset': s.preset, 'epochs': s.base_epochs, 'seed': seed})}.keras"
+    """The round-0 model of this seed, trained here once."""
+    path = base_path(s, seed)
     if not path.exists() and not s.report_only:
         s.work.mkdir(parents=True, exist_ok=True)
         run(HARDMINE + ["train", "--preset", s.preset, "--epochs", s.base_epochs, "--no-augment",
@@ -164,16 +231,19 @@ def reader_model(s: Settings) -> Path:
     return path
 
 
+def evaluate_command(model: Path) -> list:
+    return HARDMINE + ["evaluate", model, "--json", "--no-plots", "--robust-per-variant", ROBUST_LIMIT]
+
+
+def eval_cache(model: Path) -> Path:
+    return model.with_suffix(EVAL_SUFFIX)
+
+
 def evaluation(model: Path) -> dict:
     """``hardmine evaluate --json`` of ``model``, cached next to it."""
-    cached = model.with_suffix(EVAL_SUFFIX)
+    cached = eval_cache(model)
     if not cached.exists():
-        out = subprocess.run([str(c) for c in HARDMINE + ["evaluate", model, "--json", "--no-plots",
-                                                         "--robust-per-variant", ROBUST_LIMIT]],
-                             cwd=ROOT, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"experiment: evaluate {model} failed:\n{out.stderr[-3000:]}")
-        cached.write_text(out.stdout)
+        cached.write_text(execute(None, [evaluate_command(model)])[0])
     return json.loads(cached.read_text())
 
 
@@ -191,48 +261,97 @@ def score_row(scores: dict) -> dict:
     return row
 
 
-def run_arm(s: Settings, arm: Arm, seed: int) -> tuple[pd.DataFrame, list[dict]] | None:
-    """(metrics.csv rows, score rows of the last-round and shipped models) of one (arm, seed)."""
-    base = base_model(s, seed)
-    params = {"rounds": s.rounds, "epochs_per_round": s.epochs_per_round,
-              "synthetic_per_round": s.synthetic_per_round, "preset": s.preset, "seed": seed, **dict(s.common), **arm.options}
-    run_dir = s.work / f"{arm.name}-seed{seed}-{tag({**params, 'base': base.name})}"
-    metrics = run_dir / "metrics.csv"
-    done = metrics.exists() and len(pd.read_csv(metrics)) == s.rounds + 1
-    if not done:
-        if s.report_only:
-            return None
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "params.json").write_text(json.dumps(params, indent=1))
-        options = argv(FlowSettings, params, FLAGS)  # --no-label-guard, --pen-scan, --jitter 0,3, ...
-        if arm.reader:
+@dataclass(frozen=True)
+class Run:
+    """One (arm, seed) run: its ``hardmine run`` parameters and the directory they name."""
+    arm: Arm
+    seed: int
+    params: dict
+    run_dir: Path
+
+    @property
+    def reader(self) -> bool:
+        """Whether it uses the experiment's shared reader (its label guard is on)."""
+        return FlowSettings(**self.params).label_guard
+
+    def done(self, s: Settings) -> bool:
+        metrics = self.run_dir / "metrics.csv"
+        return metrics.exists() and len(pd.read_csv(metrics)) == s.rounds + 1
+
+    def models(self, s: Settings) -> tuple[tuple[str, int], ...]:
+        """(which, round) of the models scored: the last round's and the shipped one (a finished run)."""
+        shipped = int(pd.read_csv(self.run_dir / "metrics.csv")["current_round"].iloc[-1])
+        return ("last round", s.rounds), ("shipped", shipped)
+
+    def model(self, k: int) -> Path:
+        return self.run_dir / "models" / f"round-{k}.keras"
+
+
+def planned(s: Settings) -> list[Run]:
+    """Every (arm, seed) run of the sweep, in report order (seed, then arm)."""
+    out = []
+    for seed in s.seeds:
+        for arm in ARMS:
+            if arm.name not in s.arms:
+                continue
+            params = {"rounds": s.rounds, "epochs_per_round": s.epochs_per_round,
+                      "synthetic_per_round": s.synthetic_per_round, "preset": s.preset, "seed": seed,
+                      **dict(s.common), **arm.options}
+            out.append(Run(arm, seed, params, s.work / f"{arm.name}-seed{seed}-"
+                                                     f"{tag({**params, 'base': base_path(s, seed).name})}"))
+    return out
+
+
+def sweep(s: Settings, runs: list[Run]) -> None:
+    """Bring every run to done, with its evaluations cached: round-0 models and the reader
+    first (here), then the runs still to do and then the evaluations still to do, each batch
+    through :func:`execute` (here one by one, or concurrently on the cluster)."""
+    todo = [r for r in runs if not r.done(s)]
+    commands = []
+    for r in todo:
+        base = base_model(s, r.seed)
+        r.run_dir.mkdir(parents=True, exist_ok=True)
+        (r.run_dir / "params.json").write_text(json.dumps(r.params, indent=1))
+        options = argv(FlowSettings, r.params, FLAGS)  # --no-label-guard, --pen-scan, --jitter 0,3, ...
+        if r.reader:
             options += ["--reader-model", reader_model(s)]
-        run(HARDMINE + ["run", "--init-model", base, *options, "--run-dir", run_dir])
-    rows = pd.read_csv(metrics)
-    shipped_round = int(rows["current_round"].iloc[-1])
-    scored = []
-    for model, k in (("last round", s.rounds), ("shipped", shipped_round)):
-        scored.append({"arm": arm.name, "seed": seed, "model": model, "round": k,
-                       **score_row(evaluation(run_dir / "models" / f"round-{k}.keras"))})
-    for col, value in (("arm", arm.name), ("seed", seed)):
+        commands.append(HARDMINE + ["run", "--init-model", base, *options, "--run-dir", r.run_dir])
+    if not commands and all(eval_cache(r.model(k)).exists() for r in runs for _, k in r.models(s)):
+        return  # nothing to run: no cluster to start
+    with connect(s.dask_address, SWEEP, ALONE) as cluster:  # None without --dask-address: here
+        execute(cluster, commands)
+        models = list(dict.fromkeys(r.model(k) for r in runs for _, k in r.models(s)))  # unique, in order
+        models = [m for m in models if not eval_cache(m).exists()]
+        for model, out in zip(models, execute(cluster, [evaluate_command(m) for m in models])):
+            eval_cache(model).write_text(out)
+
+
+def run_arm(s: Settings, r: Run) -> tuple[pd.DataFrame, list[dict]] | None:
+    """(metrics.csv rows, score rows of the last-round and shipped models) of one finished run."""
+    if not r.done(s):
+        return None
+    rows = pd.read_csv(r.run_dir / "metrics.csv")
+    scored = [{"arm": r.arm.name, "seed": r.seed, "model": which, "round": k,
+               **score_row(evaluation(r.model(k)))} for which, k in r.models(s)]
+    for col, value in (("arm", r.arm.name), ("seed", r.seed)):
         rows.insert(0, col, value)
-    rows.attrs["run_dir"] = run_dir
+    rows.attrs["run_dir"] = r.run_dir
     return rows, scored
 
 
 def collect(s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Path]]:
     frames, scores, run_dirs = [], [], {}
-    for seed in s.seeds:
-        for arm in ARMS:
-            if arm.name not in s.arms:
-                continue
-            got = run_arm(s, arm, seed)
-            if got is None:
-                continue
-            rows, scored = got
-            frames.append(rows)
-            scores += scored
-            run_dirs.setdefault(arm.name, rows.attrs["run_dir"])
+    runs = planned(s)
+    if not s.report_only:
+        sweep(s, runs)
+    for r in runs:
+        got = run_arm(s, r)
+        if got is None:
+            continue
+        rows, scored = got
+        frames.append(rows)
+        scores += scored
+        run_dirs.setdefault(r.arm.name, rows.attrs["run_dir"])
     if not frames:
         sys.exit(f"experiment: no finished runs in {s.work}; run without --report-only first")
     return pd.concat(frames, ignore_index=True), pd.DataFrame(scores), run_dirs
@@ -382,6 +501,21 @@ def bar_table(c: dict[str, tuple[str, bool]]) -> list[str]:
             *(f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, (value, ok) in c.items())]
 
 
+def regenerate_args(argv: list[str]) -> list[str]:
+    """The command line that gives the same results: without --report-only, and without
+    --dask-address (where the runs ran is not part of them)."""
+    opt, out, skip = flag("dask_address", FLAGS), [], False
+    for a in argv:
+        if skip or a == "--report-only" or a.startswith(opt + "="):
+            skip = False
+            continue
+        if a == opt:
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
 def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: list[str],
                  montages: list[str]) -> Path:
     means = per_arm(scores)
@@ -395,7 +529,7 @@ def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: li
         "the reader and the evaluations):",
         "",
         "```bash",
-        " ".join(["python bench/experiment.py", *(a for a in argv if a != "--report-only")]),
+        " ".join(["python bench/experiment.py", *regenerate_args(argv)]),
         "```",
         "",
         "## Finding",
@@ -463,6 +597,11 @@ def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: li
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     s = parse_args(argv)
+    try:
+        check_address(s.dask_address, SWEEP, ALONE)  # before anything trains
+    except HardmineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     t0 = time.perf_counter()
     rows, scores, run_dirs = collect(s)
     if not {BASELINE, DEFAULT} <= set(scores["arm"]):
@@ -476,8 +615,13 @@ def main(argv: list[str] | None = None) -> None:
     suite_png(per_arm(scores), res)
     montages = []
     bank = run_dirs[DEFAULT] / "bank.h5"
+    with Bank.open(bank) as b:
+        counts = b.status_counts()
     for status, what in (("ok", "kept for training"), ("ambiguous", "quarantined by the label guard")):
         png = res / f"mined_{status}.png"
+        png.unlink(missing_ok=True)
+        if not counts[status]:  # e.g. no ambiguous case with the label guard off (--set label_guard=false)
+            continue
         run(HARDMINE + ["bank", "montage", bank, "--status", status, "--sort", "confidence",
                         "--limit", 40, "--out", png])
         montages += [f"Mined digits {what} ({DEFAULT} arm, first seed, most confidently wrong first):", "",

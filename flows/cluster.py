@@ -15,6 +15,9 @@ the bank: the flow stays its one writer. A worker killed mid-round loses its
 chunks, which the scheduler computes again elsewhere; the result does not
 change, because a block is a pure function of (plan, seed, model, index).
 
+bench/experiment.py runs whole commands on the same clusters (:func:`run_command`,
+one (arm, seed) run per task), with the same addresses and checks.
+
 Dask is an extra (``pip install -e .[dask]``): this module imports it only
 when a cluster is asked for, and :func:`check_address` (called by the
 preflight) refuses a missing extra or an unreachable scheduler with one line.
@@ -22,8 +25,11 @@ preflight) refuses a missing extra or an unreachable scheduler with one line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import socket
+import subprocess
 import threading
 from collections import deque
 from contextlib import contextmanager
@@ -35,6 +41,7 @@ from miner.config import HardmineError, require
 from miner.mining import Block, Job, score_block
 
 WHERE = "mine-and-retrain"
+ALONE = "mine in this process"  # what the flow does without --dask-address
 CHUNK_BLOCKS = 4  # blocks per Dask task: 2,048 candidates, ~1-2 s of scoring on one core
 AHEAD_PER_THREAD = 2  # chunks in flight per worker thread: keeps workers busy while the flow waits in order
 CONNECT_SECONDS = 10.0
@@ -42,12 +49,13 @@ MAX_LOCAL_WORKERS = 64
 DEFAULT_PORT = 8786
 
 
-def _parse(address: str) -> tuple[str, int | str]:
-    """("local", n_workers) or ("remote", "tcp://host:port")."""
+def _parse(address: str, where: str = WHERE, alone: str = ALONE) -> tuple[str, int | str]:
+    """("local", n_workers) or ("remote", "tcp://host:port"); ``where`` and ``alone`` name the
+    command and what it does without a cluster in the error line."""
     if address.startswith("local:"):
         n = address[len("local:"):]
         require(n.isdigit() and 1 <= int(n) <= MAX_LOCAL_WORKERS,
-                f"{WHERE}: dask_address {address!r}: local:N needs N workers in 1..{MAX_LOCAL_WORKERS}, "
+                f"{where}: dask_address {address!r}: local:N needs N workers in 1..{MAX_LOCAL_WORKERS}, "
                 "e.g. local:2")
         return "local", int(n)
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
@@ -57,31 +65,31 @@ def _parse(address: str) -> tuple[str, int | str]:
         port = None
     require(parts.scheme in ("tcp", "tls") and bool(parts.hostname) and port is not None
             and not parts.path.strip("/"),
-            f"{WHERE}: dask_address {address!r} is not a scheduler address; give tcp://HOST:PORT "
-            "(dask scheduler prints it), local:N, or nothing to mine in this process")
+            f"{where}: dask_address {address!r} is not a scheduler address; give tcp://HOST:PORT "
+            f"(dask scheduler prints it), local:N, or nothing to {alone}")
     return "remote", f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-def check_address(address: str) -> None:
+def check_address(address: str, where: str = WHERE, alone: str = ALONE) -> None:
     """The preflight's check of ``dask_address``: the extra is installed and a remote
     scheduler answers on its port (a TCP connect, seconds at most)."""
     if not address:
         return
-    kind, where = _parse(address)
+    kind, scheduler = _parse(address, where, alone)
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise HardmineError(f"{WHERE}: dask_address {address!r} needs the dask extra, which is not "
+        raise HardmineError(f"{where}: dask_address {address!r} needs the dask extra, which is not "
                             "installed; pip install -e '.[dask]' (or drop --dask-address)") from None
     if kind == "remote":
-        parts = urlsplit(where)
+        parts = urlsplit(scheduler)
         try:
             socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_SECONDS).close()
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            raise HardmineError(f"{WHERE}: cannot reach the Dask scheduler at {where} ({reason.lower()}); "
+            raise HardmineError(f"{where}: cannot reach the Dask scheduler at {scheduler} ({reason.lower()}); "
                                 "start one with `dask scheduler` and give the address it prints, or drop "
-                                "--dask-address to mine in this process") from None
+                                f"--dask-address to {alone}") from None
 
 
 class Cluster:
@@ -123,25 +131,25 @@ class Cluster:
 
 
 @contextmanager
-def connect(address: str) -> Iterator[Cluster | None]:
+def connect(address: str, where: str = WHERE, alone: str = ALONE) -> Iterator[Cluster | None]:
     """A :class:`Cluster` for ``address`` while the block runs (None: mine in this process);
     ``local:N`` starts N worker processes on loopback and stops them after."""
     if not address:
         yield None
         return
     from distributed import Client, LocalCluster
-    kind, where = _parse(address)
+    kind, scheduler = _parse(address, where, alone)
     local = None
     if kind == "local":
-        local = LocalCluster(n_workers=where, threads_per_worker=1, processes=True, host="127.0.0.1",
+        local = LocalCluster(n_workers=scheduler, threads_per_worker=1, processes=True, host="127.0.0.1",
                              dashboard_address=None)
         client = Client(local)
     else:
         try:
-            client = Client(where, timeout=CONNECT_SECONDS)
+            client = Client(scheduler, timeout=CONNECT_SECONDS)
         except OSError as exc:
-            raise HardmineError(f"{WHERE}: cannot reach the Dask scheduler at {where} ({exc}); start one with "
-                                "`dask scheduler`, or drop --dask-address to mine in this process") from None
+            raise HardmineError(f"{where}: cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
+                                f"`dask scheduler`, or drop --dask-address to {alone}") from None
     try:
         yield Cluster(client)
     finally:
@@ -157,7 +165,6 @@ _LOCK = threading.Lock()
 
 
 def _predict_for(key: str, data: bytes):
-    import os
     import tempfile
     with _LOCK:
         if key not in _LOADED:
@@ -170,6 +177,15 @@ def _predict_for(key: str, data: bytes):
             _LOADED.clear()  # one round's model at a time
             _LOADED[key] = predictor(model)
         return _LOADED[key]
+
+
+def run_command(cmd: list[str], cwd: str) -> subprocess.CompletedProcess:
+    """``cmd`` as a subprocess in ``cwd``, on a worker, tied to it: the kernel sends the command
+    SIGTERM if the worker dies first (``PR_SET_PDEATHSIG``), so closing a local cluster ends
+    what it was running (bench/experiment.py's parallel sweep runs its commands this way)."""
+    from flows.run_cli import _die_with_parent
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          preexec_fn=functools.partial(_die_with_parent, os.getpid()))
 
 
 def _score_chunk(job: Job, first: int, stop: int, key: str, data: bytes) -> list[Block]:
