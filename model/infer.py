@@ -16,8 +16,10 @@ EPYC (Zen 3: AVX2 and FMA, no AVX-512, no bfloat16 or AMX instructions):
   the last bit with it), which helps keep mining bit-identical in this process
   and on one-thread Dask workers. Like TensorFlow's own, they still change the
   last bit of an image's result with the batch it is in (a block of 77 against
-  300), so mining keeps its fixed blocks. The probabilities move by at most a few
-  1e-8 against TensorFlow's kernels (``tests/test_model_infer.py`` bounds it at 1e-5).
+  300), so mining keeps its fixed blocks. The probabilities move by at most 2.4e-7
+  (300 synthetic digits, briefly trained presets: seed 2.4e-7, strong 3.7e-8) against
+  TensorFlow's kernels, the predicted digit not at all (``tests/test_model_infer.py``
+  bounds it at 1e-5).
 - **a compiled inference function** (``tf.function`` with a fixed input signature
   calling ``model(x, training=False)``, uint8 pixels cast inside the graph): the
   same bits as ``predict_on_batch``, without Keras' per-call data-adapter work.
