@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chunk-blocks", type=int, default=4, help="blocks per Dask task")
     args = p.parse_args(argv)
 
+    from model.infer import predictor  # first: the model package sets oneDNN before TensorFlow loads
     import keras
     from distributed import Client, LocalCluster
     from flows.cluster import Cluster
-    from model.evaluate import predictor
 
     with tempfile.TemporaryDirectory() as tmp:
         model_path = _model(args.model, tmp)

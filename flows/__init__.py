@@ -18,6 +18,8 @@ that setting once, when it is imported: a process that imports Prefect before
 import logging
 import os
 
+import model  # noqa: F401  (sets TensorFlow's oneDNN default before anything loads TensorFlow: model/__init__)
+
 # our packages log under "hardmine.<package>"; absl carries Keras' own messages
 EXTRA_LOGGERS = ("hardmine", "absl")
 

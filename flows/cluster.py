@@ -105,20 +105,22 @@ class Cluster:
     def blocks(self, job: Job, model_path: str) -> Iterator[Block]:
         """Round ``job``'s blocks, scored by the workers with the model at ``model_path``,
         in index order. Closing the iterator early cancels the chunks still running."""
+        from model.infer import onednn_enabled
         data = Path(model_path).read_bytes()  # ~1-2 MB: sent to every worker once per round
         key = hashlib.sha256(data).hexdigest()
         [model] = self.client.scatter([data], broadcast=True, hash=False)
+        onednn = onednn_enabled()  # the workers must run the same kernels (_score_chunk)
         chunks = [(a, min(a + self.chunk_blocks, job.n_blocks)) for a in range(0, job.n_blocks, self.chunk_blocks)]
         ahead = max(2, AHEAD_PER_THREAD * sum(self.client.nthreads().values()))
         running: deque = deque()
         try:
             for first, stop in chunks[:ahead]:
-                running.append(self._submit(job, first, stop, key, model))
+                running.append(self._submit(job, first, stop, key, model, onednn))
             submitted = len(running)
             while running:
                 blocks = running.popleft().result()
                 if submitted < len(chunks):
-                    running.append(self._submit(job, *chunks[submitted], key, model))
+                    running.append(self._submit(job, *chunks[submitted], key, model, onednn))
                     submitted += 1
                 yield from blocks
         finally:
@@ -126,8 +128,8 @@ class Cluster:
                 future.cancel()
             model.release()
 
-    def _submit(self, job: Job, first: int, stop: int, key: str, model):
-        return self.client.submit(_score_chunk, job, first, stop, key, model, pure=False)
+    def _submit(self, job: Job, first: int, stop: int, key: str, model, onednn: bool):
+        return self.client.submit(_score_chunk, job, first, stop, key, model, onednn, pure=False)
 
 
 @contextmanager
@@ -164,12 +166,21 @@ _LOADED: dict[str, object] = {}  # model hash -> predict: the round's model, onc
 _LOCK = threading.Lock()
 
 
+def _same_kernels(onednn: bool) -> None:
+    from model.infer import onednn_enabled
+    here = onednn_enabled()
+    require(here == onednn,
+            f"{WHERE}: a Dask worker runs TensorFlow with oneDNN {'on' if here else 'off'}, the flow with it "
+            f"{'on' if onednn else 'off'}, so their probabilities would differ in the last bits; start the "
+            "workers with the flow's TF_ENABLE_ONEDNN_OPTS (model/__init__.py)")
+
+
 def _predict_for(key: str, data: bytes):
     import tempfile
     with _LOCK:
         if key not in _LOADED:
+            from model.infer import predictor  # first: the model package sets oneDNN before TensorFlow loads
             import keras
-            from model.evaluate import predictor
             with tempfile.TemporaryDirectory(prefix="hardmine-model-") as tmp:
                 path = os.path.join(tmp, "model.keras")
                 Path(path).write_bytes(data)
@@ -188,7 +199,10 @@ def run_command(cmd: list[str], cwd: str) -> subprocess.CompletedProcess:
                           preexec_fn=functools.partial(_die_with_parent, os.getpid()))
 
 
-def _score_chunk(job: Job, first: int, stop: int, key: str, data: bytes) -> list[Block]:
-    """Blocks ``first`` .. ``stop - 1`` of the round, on a worker."""
+def _score_chunk(job: Job, first: int, stop: int, key: str, data: bytes, onednn: bool) -> list[Block]:
+    """Blocks ``first`` .. ``stop - 1`` of the round, on a worker whose TensorFlow must run
+    the same kernels as the flow's (``onednn``): oneDNN's and TensorFlow's own differ in
+    the last bits, which can reorder the hardest cases."""
     predict = _predict_for(key, data)
+    _same_kernels(onednn)
     return [score_block(job, b, predict) for b in range(first, stop)]

@@ -198,7 +198,7 @@ def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path
     label, stage them in ``cases/round-<k>.npz`` and record the next round's plan in
     ``budget/round-<k+1>.csv``."""
     from miner.mining import mine
-    from model.evaluate import predictor
+    from model.infer import predictor
     from model.labelcheck import check
     rd = RunDir(s.run_dir)
     log = get_run_logger()

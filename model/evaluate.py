@@ -14,7 +14,7 @@ synthetic evaluation set (``miner.eval_set()``), ``synth_acc`` and
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,18 +36,6 @@ def predict_proba(model, images: np.ndarray) -> np.ndarray:
     if len(images) == 0:
         return np.zeros((0, 10), np.float32)
     return np.asarray(model.predict(as_model_input(images), batch_size=PREDICT_BATCH, verbose=0), np.float32)
-
-
-def predictor(model) -> Callable[[np.ndarray], np.ndarray]:
-    """``model`` as a plain function (N, 28, 28) uint8 -> (N, 10) float32, one forward pass
-    per call: the batch is the caller's, so the same images always give the same bits
-    (TensorFlow's result for an image changes in the last bit with its batch; miner.mining
-    calls it once per fixed block of candidates)."""
-    def predict(images: np.ndarray) -> np.ndarray:
-        if len(images) == 0:
-            return np.zeros((0, 10), np.float32)
-        return np.asarray(model.predict_on_batch(as_model_input(images)), np.float32)
-    return predict
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

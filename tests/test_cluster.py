@@ -61,7 +61,7 @@ def _same(a: MiningResult, b: MiningResult) -> None:
 
 def _here(job: Job, model_path: str) -> MiningResult:
     import keras
-    from model.evaluate import predictor
+    from model.infer import predictor
     return mine(job, 0.2, predictor(keras.models.load_model(model_path)))
 
 
