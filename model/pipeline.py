@@ -217,16 +217,16 @@ def no_autotune(ds: tf.data.Dataset, threads: Threads | None = None) -> tf.data.
     cancellation done (tensorflow CancellationManager::StartCancel), so the thread can
     look, see "not cancelled" and sleep out the rest of its period while ``fit`` waits
     to join it: 0% CPU for up to 60 s after the last epoch (issue 13; 25-37 s in the
-    flow). Measured: 1 in 4 to 1 in 20 teardowns stalled with autotuning on, none in
-    hundreds with it off (bench/train_cost.py --teardowns). Without the autotuner,
-    ``AUTOTUNE`` maps run ``threads.data`` calls at a time and ``prefetch(AUTOTUNE)``
-    sizes its buffer by the legacy rule (grow while the consumer waits): on 2 cores
-    that is what the autotuner chose anyway.
+    flow). How often, with it on and off: ``python bench/teardown.py``. Without the
+    autotuner, ``AUTOTUNE`` maps run as many calls at a time as their pool has threads
+    and ``prefetch(AUTOTUNE)`` sizes its buffer by the legacy rule (grow while the
+    consumer waits); what that costs per epoch: ``bench/train_cost.py``.
     """
     threads = threads or Threads.from_env()
     opts = tf.data.Options()
     opts.autotune.enabled = False
-    opts.threading.private_threadpool_size = threads.data
+    if threads.data:
+        opts.threading.private_threadpool_size = threads.data
     return ds.with_options(opts)
 
 

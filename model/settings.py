@@ -98,7 +98,8 @@ class Threads(Settings):
 
     tf_intra_op: ThreadCount = Field(CORES, description="TensorFlow threads inside one op (a convolution)")
     tf_inter_op: ThreadCount = Field(CORES, description="TensorFlow ops run at the same time")
-    data: ThreadCount = Field(CORES, description="tf.data's own pool: map calls of the training pipeline")
+    data: int = Field(CORES, ge=0, le=1024, description="tf.data's own pool for the training pipeline's map "
+                      "calls; 0: none, they share TensorFlow's inter-op pool (tf.data's default)")
     numba: ThreadCount = Field(CORES, description="numba's pool: the generator's parallel kernel")
 
     @classmethod

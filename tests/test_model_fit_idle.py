@@ -23,7 +23,7 @@ tf = pytest.importorskip("tensorflow")
 
 from model.data import Mnist  # noqa: E402
 from model.pipeline import Augment, PenScan, train_dataset  # noqa: E402
-from model.settings import TrainConfig  # noqa: E402
+from model.settings import Threads, TrainConfig  # noqa: E402
 from model.train import train  # noqa: E402
 from store import Bank  # noqa: E402
 
@@ -77,4 +77,4 @@ def test_training_stream_runs_without_the_autotuner(tiny):
     for ds in (train_dataset(data.x_train, data.y_train, bank, batch_size=64, mix=0.25),
                train_dataset(data.x_train, data.y_train, None, batch_size=64, augment=None)):
         assert ds.options().autotune.enabled is False
-        assert ds.options().threading.private_threadpool_size >= 1
+        assert ds.options().threading.private_threadpool_size == Threads.from_env().data
