@@ -4,8 +4,8 @@
 
 Each rep makes an iterator over :func:`model.pipeline.train_dataset` (2,000 random images,
 augmentation and pen/scan on), draws batches for ``--seconds``, then times ``del iterator``
-(what ends every ``model.fit``). The two arms alternate rep by rep; "on" is the same stream
-with ``autotune.enabled`` set back to True. A healthy teardown takes ~0.03 s; a stalled one
+(what ends every ``model.fit``). The two arms alternate rep by rep; "on" is the same stages
+without ``no_autotune`` (the pipeline before issue 13: autotuner on, tf.data's shared pool). A healthy teardown takes ~0.03 s; a stalled one
 sleeps out the autotuner's period (up to the iterator's age, at most 60 s): the
 missed-cancellation race described in ``model.pipeline.no_autotune``.
 """
@@ -20,7 +20,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from model.pipeline import Augment, PenScan, train_dataset
+from model.pipeline import (Augment, PenScan, augment_batches, mnist_batches, to_model_input, train_dataset,
+                            vary_pen_and_scan)
 
 STALL_S = 0.5  # a teardown slower than this is a stall
 
@@ -43,10 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (2000, 28, 28), np.uint8), rng.integers(0, 10, 2000).astype(np.uint8)
     off = train_dataset(x, y, batch_size=128, mix=0.0, augment=Augment(), pen_scan=PenScan())
-    on_opts = tf.data.Options()
-    on_opts.autotune.enabled = True
-    arms = {"off": off, "on": off.with_options(on_opts)}
-    assert arms["on"].options().autotune.enabled and not off.options().autotune.enabled
+    on = vary_pen_and_scan(augment_batches(to_model_input(mnist_batches(x, y, 128, 0)), Augment(), 0), PenScan(), 0)
+    arms = {"off": off, "on": on.prefetch(tf.data.AUTOTUNE)}
+    assert arms["on"].options().autotune.enabled is not False and off.options().autotune.enabled is False
     times: dict[str, list[float]] = {name: [] for name in arms}
     print(f"bench/teardown.py: {args.reps} teardowns per arm after {args.seconds} s of use, alternating; "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")

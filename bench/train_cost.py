@@ -14,6 +14,8 @@ time, as the round's pipeline (model/pipeline.py) adds them:
 - ``pen_scan``: + pen width and scan resolution (``vary_pen_and_scan``);
 - ``bank``: + ``--mix-fraction`` of every batch streamed from a temporary bank
   (``train_dataset``: the round's whole stream);
+- ``bank/shared``: ``bank`` with its maps on TensorFlow's shared inter-op pool
+  (``Threads(data=0)``, tf.data's default) instead of a pool of their own (ours);
 - ``train``: + what ``model.train.train`` adds around it: its callbacks (learning-rate
   schedule, best-epoch checkpoint, a log line) and the validation pass each epoch.
 
@@ -42,6 +44,7 @@ from model.cnn import SCHEDULES, build_model, compile_model
 from model.data import load_mnist
 from model.pipeline import (Augment, PenScan, _pick, augment_batches, augmenter, mnist_batches, no_autotune,
                             pen, scan, steps_per_epoch, to_model_input, train_dataset, vary_pen_and_scan)
+from model.settings import Threads
 from model.train import LogProgress, _validation
 from store import Bank
 
@@ -125,6 +128,9 @@ def arms(x, y, x_val, y_val, bank: Path, mix: float, out: Path) -> dict[str, Cal
         "pen_scan": fitter(build_model("seed"), stream(
             lambda ds: vary_pen_and_scan(augment_batches(ds, aug, 0), ps, 0)), steps_per_epoch=steps),
         "bank": fitter(build_model("seed"), full, steps_per_epoch=steps),
+        "bank/shared": fitter(build_model("seed"), train_dataset(
+            x, y, bank, batch_size=BATCH, mix=mix, augment=aug, pen_scan=ps, seed=0, threads=Threads(data=0)),
+            steps_per_epoch=steps),
         "train": fitter(train_model, full, callbacks, steps_per_epoch=steps, validation_data=_validation(x_val, y_val)),
     }
 
@@ -162,13 +168,14 @@ def main(argv: list[str] | None = None) -> int:
 
     med = {name: statistics.median(t.seconds[1:] or t.seconds) for name, t in timers.items()}
     print(f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    print("arm        s/epoch  x plain  x previous arm")
+    print("arm          s/epoch  x plain  x previous arm")
     prev = None
     for name, s in med.items():
         base = med.get("plain", s)
-        step = "" if prev is None or name == "plain+aug" else f"{s / med[prev]:.2f}"
-        print(f"{name:9}  {s:8.2f}  {s / base:7.2f}  {step}")
-        prev = prev if name == "plain+aug" else name
+        side = name in ("plain+aug", "bank/shared")  # references, not a piece added
+        step = "" if prev is None or side else f"{s / med[prev]:.2f}"
+        print(f"{name:11}  {s:8.2f}  {s / base:7.2f}  {step}")
+        prev = prev if side else name
     if "train" in med and "plain+aug" in med:
         ratio = med["train"] / med["plain+aug"]
         print(f"train / plain+aug (same recipe): {ratio:.3f} (target <= {TARGET:.2f}: "

@@ -233,7 +233,7 @@ def no_autotune(ds: tf.data.Dataset, threads: Threads | None = None) -> tf.data.
 def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | None = None, *,
                   batch_size: int = 128, mix: float = MIX_FRACTION, balance: bool = False,
                   augment: Augment | None = None, pen_scan: PenScan | None = None,
-                  seed: int = 0) -> tf.data.Dataset:
+                  seed: int = 0, threads: Threads | None = None) -> tf.data.Dataset:
     """The endless training stream: batches of float32 (batch_size, 28, 28, 1) and uint8 labels."""
     mix = checked_value(MixFraction, mix, "train_dataset", "mix")
     k = int(round(mix * batch_size)) if bank_size(bank_path) else 0
@@ -242,7 +242,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | N
     else:
         ds = mnist_batches(x, y, batch_size, seed)
     ds = augment_batches(to_model_input(ds), augment, seed)
-    return no_autotune(vary_pen_and_scan(ds, pen_scan, seed)).prefetch(tf.data.AUTOTUNE)
+    return no_autotune(vary_pen_and_scan(ds, pen_scan, seed), threads).prefetch(tf.data.AUTOTUNE)
 
 
 if __name__ == "__main__":
