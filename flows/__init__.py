@@ -13,6 +13,10 @@ task run's logs (the terminal gets them through the root logger). Prefect reads
 that setting once, when it is imported: a process that imports Prefect before
 ``flows`` (a worker's flow run) needs it in its environment, which is why
 ``prefect.yaml`` sets it in the deployment's ``job_variables``.
+
+It also fixes the thread counts of TensorFlow, tf.data and numba for this process
+(:class:`model.settings.Threads`, overridable by ``HARDMINE_<FIELD>``), before either
+library is imported: ``hardmine``'s commands and a flow run all import ``flows`` first.
 """
 
 import logging
@@ -29,3 +33,7 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(EXTRA_LOGGERS))
 # Prefect attaches a handler, not a level: ours log at INFO (the root's WARNING would drop the
 # line per epoch); absl keeps the level absl gives it (WARNING unless asked for more).
 logging.getLogger("hardmine").setLevel(logging.INFO)
+
+from model.settings import apply_threads  # noqa: E402  (no TensorFlow: 12 ms)
+
+apply_threads()

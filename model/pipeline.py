@@ -5,7 +5,7 @@
 A tf.data pipeline of small stages, each a function of the dataset before it::
 
     mnist_batches --+
-                    +-- mix_batches -- to_model_input -- augment_batches -- vary_pen_and_scan -- prefetch
+                    +-- mix_batches -- to_model_input -- augment_batches -- vary_pen_and_scan -- no_autotune -- prefetch
     bank_batches ---+
 
 Every batch of ``batch_size`` holds exactly ``round(mix * batch_size)`` bank
@@ -34,7 +34,7 @@ import keras
 
 from miner.config import require
 from miner.settings import checked_value
-from model.settings import MIX_FRACTION, MixFraction
+from model.settings import MIX_FRACTION, MixFraction, Threads
 
 READ_ROWS = 1024  # rows per stream_batches() call: fewer Python round trips, little memory (0.8 MB)
 
@@ -208,10 +208,32 @@ def vary_pen_and_scan(ds: tf.data.Dataset, ps: PenScan | None, seed: int) -> tf.
     return ds.map(vary, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def no_autotune(ds: tf.data.Dataset, threads: Threads | None = None) -> tf.data.Dataset:
+    """tf.data's autotuning off, its threads fixed by :class:`model.settings.Threads`.
+
+    Why: the autotuner runs in a model thread that sleeps up to its optimisation
+    period (doubling from 10 ms to 60 s). Destroying the iterator (the end of every
+    ``fit``) cancels it with a callback that wakes it *before* TensorFlow marks the
+    cancellation done (tensorflow CancellationManager::StartCancel), so the thread can
+    look, see "not cancelled" and sleep out the rest of its period while ``fit`` waits
+    to join it: 0% CPU for up to 60 s after the last epoch (issue 13; 25-37 s in the
+    flow). How often, with it on and off: ``python bench/teardown.py``. Without the
+    autotuner, ``AUTOTUNE`` maps run as many calls at a time as their pool has threads
+    and ``prefetch(AUTOTUNE)`` sizes its buffer by the legacy rule (grow while the
+    consumer waits); what that costs per epoch: ``bench/train_cost.py``.
+    """
+    threads = threads or Threads.from_env()
+    opts = tf.data.Options()
+    opts.autotune.enabled = False
+    if threads.data:
+        opts.threading.private_threadpool_size = threads.data
+    return ds.with_options(opts)
+
+
 def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | None = None, *,
                   batch_size: int = 128, mix: float = MIX_FRACTION, balance: bool = False,
                   augment: Augment | None = None, pen_scan: PenScan | None = None,
-                  seed: int = 0) -> tf.data.Dataset:
+                  seed: int = 0, threads: Threads | None = None) -> tf.data.Dataset:
     """The endless training stream: batches of float32 (batch_size, 28, 28, 1) and uint8 labels."""
     mix = checked_value(MixFraction, mix, "train_dataset", "mix")
     k = int(round(mix * batch_size)) if bank_size(bank_path) else 0
@@ -220,7 +242,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | N
     else:
         ds = mnist_batches(x, y, batch_size, seed)
     ds = augment_batches(to_model_input(ds), augment, seed)
-    return vary_pen_and_scan(ds, pen_scan, seed).prefetch(tf.data.AUTOTUNE)
+    return no_autotune(vary_pen_and_scan(ds, pen_scan, seed), threads).prefetch(tf.data.AUTOTUNE)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ and the flow's Prefect form. Importing this module imports no TensorFlow:
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -71,3 +73,59 @@ class TrainConfig(Settings):
     seed: int = Field(0, ge=0, lt=2**32, description="seed of weights, shuffling, dropout and augmentation")
     lr: float | None = Field(None, **LR_RANGE, description="initial learning rate; the preset's schedule still "
                              "applies; default: the preset's (seed, strong: 1e-3)")
+
+
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+ThreadCount = Annotated[int, Field(ge=1, le=1024)]
+
+
+class Threads(Settings):
+    """How many threads each runtime in the process may use, chosen for a small machine.
+
+    Every default is the number of cores this process may run on (``CORES``), set on purpose
+    rather than left to each library: TensorFlow, tf.data and numba each size their pools
+    from the machine and, left alone, tf.data's autotuner adds threads of its own. Each field
+    has an environment override (``HARDMINE_<FIELD>``, e.g. ``HARDMINE_TF_INTER_OP=1``);
+    ``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS`` and ``NUMBA_NUM_THREADS``, when
+    a user sets them, win over ours. :func:`apply_threads` applies them once at process
+    start (``flows/__init__.py``, before TensorFlow or numba is imported); the training
+    pipeline reads ``data`` (``model.pipeline.no_autotune``). On this 2-core machine the
+    TensorFlow and numba counts equal the libraries' own defaults (2); what differs is the
+    tf.data pool, measured by ``bench/train_cost.py --arms plain,bank,bank/shared``: its own
+    pool 21.07 s/epoch vs the shared one 20.54 (ratio 1.03, rounds varying +-50% at load
+    6-10), i.e. no measurable difference.
+    """
+
+    WHERE: ClassVar[str] = "thread settings (HARDMINE_<FIELD>)"
+    ENV: ClassVar[str] = "HARDMINE_"
+
+    tf_intra_op: ThreadCount = Field(CORES, description="TensorFlow threads inside one op (a convolution)")
+    tf_inter_op: ThreadCount = Field(CORES, description="TensorFlow ops run at the same time")
+    data: int = Field(CORES, ge=0, le=1024, description="tf.data's own pool for the training pipeline's map "
+                      "calls; 0: none, they share TensorFlow's inter-op pool (tf.data's default)")
+    numba: ThreadCount = Field(CORES, description="numba's pool: the generator's parallel kernel")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Threads":
+        """The defaults with ``HARDMINE_<FIELD>`` overrides; a bad value is one HardmineError line."""
+        env = os.environ if environ is None else environ
+        return cls(**{name: env[cls.ENV + name.upper()] for name in cls.model_fields
+                      if cls.ENV + name.upper() in env})
+
+
+# Threads field -> the variable its library reads once, when it is imported
+LIBRARY_ENV = {"tf_intra_op": "TF_NUM_INTRAOP_THREADS", "tf_inter_op": "TF_NUM_INTEROP_THREADS",
+               "numba": "NUMBA_NUM_THREADS"}
+
+
+def apply_threads(threads: Threads | None = None) -> Threads:
+    """Set the libraries' thread counts for this process (call before importing TensorFlow or
+    numba; a user's own TF_NUM_*/NUMBA_NUM_THREADS win). Already imported, TensorFlow keeps
+    the pools it made and numba can only shrink its own: both are told what they still accept."""
+    threads = threads or Threads.from_env()
+    for name, var in LIBRARY_ENV.items():
+        os.environ.setdefault(var, str(getattr(threads, name)))
+    if "numba" in sys.modules:
+        import numba
+        numba.set_num_threads(min(int(os.environ["NUMBA_NUM_THREADS"]), numba.config.NUMBA_NUM_THREADS))
+    return threads

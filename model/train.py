@@ -22,17 +22,19 @@ from typing import Any, Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from miner.config import require
 from model.cnn import SCHEDULES, build_model, compile_model, get_preset, load_model
 from model.data import Mnist
-from model.pipeline import Augment, PenScan, bank_size, steps_per_epoch, train_dataset
+from model.pipeline import Augment, PenScan, bank_size, no_autotune, steps_per_epoch, train_dataset
 from model.settings import TrainConfig
 
 LOGGER = logging.getLogger("hardmine.model")
 
 
 Emit = Callable[[str], Any]
+VAL_BATCH = 1024  # validation images per step: inference only, so larger than training's
 
 
 class LogProgress(keras.callbacks.Callback):
@@ -72,6 +74,14 @@ def _start_model(cfg: TrainConfig, init_model: str | os.PathLike | None) -> kera
     return compile_model(model, cfg.preset)  # a fresh optimiser with the preset's learning rate
 
 
+def _validation(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+    """Validation batches of 1024, (b, 28, 28, 1) float32 raw 0..255, as a dataset of our own:
+    arrays would make Keras build one with tf.data's autotuner on, whose teardown can stall
+    (model.pipeline.no_autotune) once per epoch."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(VAL_BATCH)
+    return no_autotune(ds.map(lambda xb, yb: (tf.cast(xb, tf.float32)[..., None], yb))).prefetch(1)
+
+
 def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path: str | os.PathLike | None = None,
           init_model: str | os.PathLike | None = None, log: logging.Logger | Emit | None = None) -> dict[str, Any]:
     """Train, keep the best epoch on validation at ``out_path``; returns paths, history and timings."""
@@ -89,7 +99,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
                            mix=mix, balance=cfg.balance, augment=Augment() if cfg.augment else None,
                            pen_scan=PenScan() if cfg.pen_scan else None, seed=cfg.seed)
     steps = steps_per_epoch(len(data.y_train), cfg.batch_size)
-    val = (data.x_val.astype(np.float32)[..., None], data.y_val)  # (N, 28, 28, 1) raw 0..255
+    val = _validation(data.x_val, data.y_val)
 
     checkpoint = out.with_name(f".{out.stem}.partial.keras")  # a killed run never leaves half a model at out
     schedule = SCHEDULES[preset.schedule]
@@ -106,9 +116,8 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
          f"pen/scan {'on' if cfg.pen_scan else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
          f"{', from ' + str(init_model) if init_model else ''}")
     start = time.perf_counter()
-    fit = model.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val,
-                    validation_batch_size=1024, callbacks=callbacks, verbose=0,
-                    shuffle=False)  # the pipeline shuffles
+    fit = model.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val, callbacks=callbacks,
+                    verbose=0, shuffle=False)  # the pipeline shuffles
     seconds = time.perf_counter() - start
     os.replace(checkpoint, out)
 
