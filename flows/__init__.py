@@ -34,6 +34,10 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(EXTRA_LOGGERS))
 # line per epoch); absl keeps the level absl gives it (WARNING unless asked for more).
 logging.getLogger("hardmine").setLevel(logging.INFO)
 
-from model.settings import apply_threads  # noqa: E402  (no TensorFlow: 12 ms)
+from miner.config import HardmineError  # noqa: E402
+from model.settings import Threads, apply_threads  # noqa: E402  (no TensorFlow: 12 ms)
 
-apply_threads()
+try:
+    apply_threads()
+except HardmineError:  # a bad HARDMINE_<FIELD>: the defaults here; the command reports it (flows.cli)
+    apply_threads(Threads())

@@ -127,6 +127,8 @@ def cli() -> None:
     HDF5 hard-case bank, and retrain on MNIST mixed with the bank, round after
     round, as a Prefect flow.
     """
+    from model.settings import Threads
+    Threads.from_env()  # a bad HARDMINE_<FIELD> is the command's one error line, before any work
 
 
 def main(argv: list[str] | None = None) -> None:

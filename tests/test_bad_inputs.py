@@ -328,6 +328,8 @@ CASES: dict[str, Case] = {
     "run-balance-maybe": C(RUN + "--balance=maybe", ("tiny.npz",)),
     "run-mnist-missing": C("run --run-dir {d}/r --mnist {d}/missing.npz"),
     "run-no-mnist-reachable": C("run --run-dir {d}/r", env=NO_MNIST),
+    "run-thread-count-not-a-number": C("run --run-dir {d}/r", env={"HARDMINE_TF_INTER_OP": "two"}),
+    "bank-summary-thread-count-zero": C("bank summary {d}/bank.h5", ("bank.h5",), env={"HARDMINE_NUMBA": "0"}),
     "run-mnist-truncated": C("run --run-dir {d}/r --mnist {d}/trunc.npz", ("tiny.npz", "trunc.npz")),
     "run-mnist-text": C("run --run-dir {d}/r --mnist {d}/text.npz", ("text.npz",)),
     "run-init-text": C(RUN + "--init-model {d}/text.keras", ("tiny.npz", "text.keras")),
@@ -551,7 +553,8 @@ def test_the_table_covers_every_subcommand():
 
 # Cases run as real processes too: what the user's terminal shows, TensorFlow's
 # start-up notices included (the in-process runs above import TensorFlow once).
-REAL_PROCESS = ("train-no-mnist-reachable", "evaluate-model-text", "run-no-mnist-reachable")
+REAL_PROCESS = ("train-no-mnist-reachable", "evaluate-model-text", "run-no-mnist-reachable",
+                "run-thread-count-not-a-number")
 
 
 @pytest.mark.parametrize("name", REAL_PROCESS)
