@@ -38,11 +38,13 @@ VAL_BATCH = 1024  # validation images per step: inference only, so larger than t
 
 
 class LogProgress(keras.callbacks.Callback):
-    """One line per epoch to a logger: losses, accuracies, learning rate, seconds."""
+    """One line per epoch to a logger: losses, accuracies, learning rate, seconds; keeps
+    each epoch's seconds (``seconds``) so a fit's wall time can be held to them."""
 
     def __init__(self, emit: Emit, epochs: int) -> None:
         super().__init__()
         self.emit, self.epochs, self.t0 = emit, epochs, 0.0
+        self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.t0 = time.perf_counter()
@@ -50,10 +52,11 @@ class LogProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs or {}
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.seconds.append(time.perf_counter() - self.t0)
         self.emit(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', np.nan):.4f} "
                   f"acc {logs.get('accuracy', np.nan):.4f} val_loss {logs.get('val_loss', np.nan):.4f} "
                   f"val_acc {logs.get('val_accuracy', np.nan):.4f} lr {lr:.2e} "
-                  f"({time.perf_counter() - self.t0:.1f} s)")
+                  f"({self.seconds[-1]:.1f} s)")
 
 
 def history_path(model_path: str | os.PathLike) -> Path:
@@ -108,7 +111,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
         keras.callbacks.LearningRateScheduler(
             lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, epochs)),
         keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max", save_best_only=True),
-        LogProgress(emit, epochs),
+        progress := LogProgress(emit, epochs),
     ]
     emit(f"training {cfg.preset} for {epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
          f"on {len(data.y_train)} MNIST images, bank mix {mix:.2f}"
@@ -127,7 +130,8 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
         "model": str(out), "history_path": str(history_path(out)), "history": history,
         "val_acc": history["val_accuracy"][best], "best_epoch": best + 1,
         "train_acc": history["accuracy"][-1], "epochs": epochs, "seconds": seconds,
-        "seconds_per_epoch": seconds / epochs, "bank_mix": mix, "config": cfg.model_dump(),
+        "seconds_per_epoch": seconds / epochs, "epoch_seconds": [round(t, 3) for t in progress.seconds],
+        "bank_mix": mix, "config": cfg.model_dump(),
     }
     history_path(out).write_text(json.dumps({k: v for k, v in result.items() if k != "history_path"}, indent=1))
     emit(f"saved {out}: best val_acc {result['val_acc']:.4f} at epoch {best + 1}/{epochs} "
