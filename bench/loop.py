@@ -20,7 +20,9 @@ machine's roofline.
    plain ``model.fit`` on in-memory arrays of a model that runs the same augmentation
    and pen/scan as its first layers (``bench/train_cost.py``'s ``plain+aug``), for the
    same epochs of the same MNIST images, right after the run. Target <= 1.10.
-4. **Scoring**: candidates/s per round (``metrics.csv``), and as a share of the
+4. **Scoring**: valid candidates scored per second per round (``metrics.csv``: drawn per
+   second x scored / drawn; mining's seconds include generation, selection and the label
+   guard), with the round's candidates scored and miss rate, and as a share of the
    roofline: candidates/s x inference FLOPs per candidate / the measured GFLOP/s of a
    large conv2d on all cores (``bench/roofline.py``), measured in this run.
 
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     gflops, flops = roof()
     preset = json.loads((run_dir / "models" / "round-0.history.json").read_text())["config"]["preset"] \
         if (run_dir / "models" / "round-0.history.json").exists() else "seed"
-    rate = m["candidates_per_s"]
+    rate = m["candidates_per_s"] * m["scored"] / m["generated"]  # scored (valid) candidates/s: what is predicted
 
     print(f"\n== bench/loop.py: `hardmine run {' '.join(extra)}` (defaults), load average {load()} at the end")
     if reader_s is not None:
@@ -146,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
           f"(target <= {FIT_TARGET:.2f}: {'OK' if ratio <= FIT_TARGET else 'ABOVE'})")
     share = rate * flops[preset] / (gflops * 1e9)
     print(f"roof: conv2d {gflops:.1f} GFLOP/s; {preset} preset {flops[preset] / 1e6:.2f} MFLOP per candidate")
-    print("scoring per round: " + ", ".join(f"{r:,.0f} cand/s ({s:.0%} of roof)" for r, s in zip(rate, share)))
+    print("mining per round: " + ", ".join(
+        f"{int(n):,} scored, miss rate {mr:.3f}, {r:,.0f} scored/s ({s:.0%} of roof)"
+        for n, mr, r, s in zip(m["scored"], m["miss_rate"], rate, share)))
 
 
 if __name__ == "__main__":
