@@ -32,7 +32,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -46,22 +45,10 @@ from model.pipeline import (Augment, PenScan, _pick, augment_batches, augmenter,
                             pen, scan, steps_per_epoch, to_model_input, train_dataset, vary_pen_and_scan)
 from model.settings import Threads
 from model.train import LogProgress, _validation
-from store import Bank
+from train import EpochTimer, make_bank  # bench/train.py: the same timer and bank as its two arms
 
 BATCH = 128  # the notebook's and the flow's batch size
 TARGET = 1.10  # the round's epoch against a plain fit of the same recipe
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self.t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.seconds.append(time.perf_counter() - self.t0)
 
 
 class PenScanLayer(keras.layers.Layer):
@@ -89,12 +76,6 @@ def in_model_recipe(seed: int) -> keras.Model:
     x = PenScanLayer(PenScan(), seed)(x)
     model = keras.Model(inputs, net(x))
     return compile_model(model, "seed")
-
-
-def make_bank(path: Path, x: np.ndarray, y: np.ndarray) -> None:
-    probs = np.full((len(y), 10), 0.1, np.float32)
-    with Bank.open(path, "a") as bank:
-        bank.append(x, y, (y + 1) % 10, probs, round=0, model_id="bench", source="imported", key="bench")
 
 
 def arms(x, y, x_val, y_val, bank: Path, mix: float, out: Path) -> dict[str, Callable[[int, EpochTimer], None]]:
