@@ -42,7 +42,7 @@ def train(mnist, bank, init_model, out, as_json, **values) -> None:
 
     Keeps the epoch with the best validation accuracy at --out and writes the
     history next to it (<stem>.history.json). One progress line per epoch goes
-    to stderr.
+    to stderr, and on a terminal a progress bar of the epoch's steps.
     """
     cfg = TrainConfig(**values)  # everything checked before MNIST is read or a step is trained
     from model.cnn import check_model_file
@@ -57,7 +57,10 @@ def train(mnist, bank, init_model, out, as_json, **values) -> None:
         require(os.path.exists(bank), f"train: --bank {bank} does not exist; check the path or drop --bank")
         check_bank(bank)
     data = load_mnist(mnist)
-    result = run_training(cfg, data, out, bank_path=bank, init_model=init_model, log=_echo_err)
+    import sys
+    from model.train import EpochBar
+    bar = (EpochBar(),) if sys.stderr.isatty() else ()  # per-step callbacks cost a little: only for a person
+    result = run_training(cfg, data, out, bank_path=bank, init_model=init_model, log=_echo_err, callbacks=bar)
     if as_json:
         click.echo(json.dumps(result))
         return

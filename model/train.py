@@ -37,6 +37,27 @@ Emit = Callable[[str], Any]
 VAL_BATCH = 1024  # validation images per step: inference only, so larger than training's
 
 
+class EpochBar(keras.callbacks.Callback):
+    """Each epoch's steps as a progress bar on a terminal's stderr (``miner.progress``); nothing
+    when stderr is not a terminal. ``hardmine train`` adds it; flow runs log a line per epoch."""
+
+    def __init__(self, bar=None) -> None:
+        super().__init__()
+        from miner.progress import progress_bar
+        self.bar = bar or progress_bar
+        self._open = None
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._open = self.bar(int(self.params.get("steps") or 0), f"epoch {epoch + 1}/{self.params['epochs']}")
+        self._advance = self._open.__enter__()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._advance(1)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._open.__exit__(None, None, None)
+
+
 class LogProgress(keras.callbacks.Callback):
     """One line per epoch to a logger: losses, accuracies, learning rate, seconds; keeps
     each epoch's seconds (``seconds``) so a fit's wall time can be held to them."""
@@ -86,8 +107,10 @@ def _validation(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
 
 
 def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path: str | os.PathLike | None = None,
-          init_model: str | os.PathLike | None = None, log: logging.Logger | Emit | None = None) -> dict[str, Any]:
-    """Train, keep the best epoch on validation at ``out_path``; returns paths, history and timings."""
+          init_model: str | os.PathLike | None = None, log: logging.Logger | Emit | None = None,
+          callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> dict[str, Any]:
+    """Train, keep the best epoch on validation at ``out_path``; returns paths, history and timings.
+    ``callbacks`` run before ours (a progress bar ends its epoch before the epoch's log line)."""
     emit = _emitter(log)
     out = Path(out_path)
     require(out.suffix == ".keras", f"train: output {out} must end in .keras")
@@ -108,6 +131,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     schedule = SCHEDULES[preset.schedule]
     lr0 = preset.lr if cfg.lr is None else cfg.lr
     callbacks = [
+        *callbacks,
         keras.callbacks.LearningRateScheduler(
             lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, epochs)),
         keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max", save_best_only=True),

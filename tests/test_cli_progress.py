@@ -131,3 +131,34 @@ def test_evaluate_steps_through_its_stages_and_prints_the_same_json(model_and_mn
     assert [doing for _, doing in rec.steps] == ["reading MNIST", "drawing the synthetic set",
                                                  "building the robustness suite", "loading the model",
                                                  "scoring", "done"]
+
+
+def test_train_shows_each_epochs_steps_then_its_log_line(tmp_path):
+    """``EpochBar`` (what ``hardmine train`` adds on a terminal): one bar per epoch over its
+    steps, counts growing to the step count, closed before the epoch's log line."""
+    from model.data import Mnist
+    from model.settings import TrainConfig
+    from model.train import EpochBar, train
+
+    events: list = []
+
+    @contextmanager
+    def bar(total: int, label: str, stream=None):
+        events.append(("open", total, label))
+        yield lambda n, doing=None: events.append(("step", n))
+        events.append(("close", label))
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (700, 28, 28), np.uint8)
+    y = (np.arange(700) % 10).astype(np.uint8)
+    data = Mnist(x[:512], y[:512], x[512:600], y[512:600], x[:0], y[:0], "tiny")
+    train(TrainConfig(epochs=2, augment=False, pen_scan=False), data, tmp_path / "m.keras",
+          log=lambda line: events.append(("log", line.split(":")[0])), callbacks=(EpochBar(bar),))
+    steps = 4  # 512 images / 128 per batch
+    opened = [e for e in events if e[0] == "open"]
+    assert opened == [("open", steps, "epoch 1/2"), ("open", steps, "epoch 2/2")]
+    for epoch in (1, 2):
+        start = events.index(("open", steps, f"epoch {epoch}/2"))
+        close = events.index(("close", f"epoch {epoch}/2"))
+        assert events[start + 1:close] == [("step", 1)] * steps
+        assert events[close + 1] == ("log", f"epoch {epoch}/2")  # the bar ends before the line
