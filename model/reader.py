@@ -1,6 +1,6 @@
 """The independent reader: does a mined digit still read as its label?
 
-    python -m model.reader --mnist mnist.npz --out reader.keras      # train one (about 2 min on 2 cores)
+    python -m model.reader --mnist mnist.npz --out reader.keras      # train one (about 4 min on 2 cores)
 
 Mining keeps the synthetic digits the model gets wrong, and some of those are
 wrong because the jittered pen strokes turned a 3 into a 2 or closed a 0 into a
