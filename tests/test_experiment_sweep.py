@@ -4,10 +4,10 @@ real ``hardmine run`` command) give the same run directories, rows, scores and r
 the same sweep run one after another here; an unreachable scheduler is one line, exit 2,
 before anything trains.
 
-    pytest -q -m long tests/test_experiment_sweep.py   # 7 min at load 6-7 on 2 cores: 4 runs, 4 evaluations
+    pytest -q -m long tests/test_experiment_sweep.py   # 2 min quiet, 7 at load 6-7, on 2 cores: 4 runs, 4 evaluations
 
 The sweep test is marked ``long``: the default run (and CI) leaves it out, because it
-would take half of the suite's 15 minutes.
+would take a sixth to a half of the suite's 15 minutes, by load.
 
 Tiny on purpose: a 600-digit noise "MNIST" (``$HARDMINE_MNIST``, which the runs and the
 workers inherit), an untrained round-0 model placed where the sweep looks for it, one
