@@ -53,14 +53,20 @@ def make_bank(path: Path, x: np.ndarray, y: np.ndarray) -> None:
         bank.append(x, y, (y + 1) % 10, probs, round=0, model_id="bench", source="imported", key="bench")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, rounds: int, mix: float) -> argparse.ArgumentParser:
+    """The options this script and bench/train_cost.py share (their defaults differ)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--mnist", default=None, help="MNIST path (default: $HARDMINE_MNIST, else Keras' download)")
-    ap.add_argument("--n", type=int, default=6_400, help="MNIST images per epoch, both arms (default 6400)")
-    ap.add_argument("--rounds", type=int, default=5, help="epochs per arm, the first dropped (default 5)")
-    ap.add_argument("--mix-fraction", dest="mix", type=float, default=0.2, help="share of each pipeline batch from the bank (default 0.2)")
+    ap.add_argument("--n", type=int, default=6_400, help="MNIST images per epoch, every arm (default 6400)")
+    ap.add_argument("--rounds", type=int, default=rounds, help=f"epochs per arm, the first dropped (default {rounds})")
+    ap.add_argument("--mix-fraction", dest="mix", type=float, default=mix,
+                    help=f"share of each pipeline batch from the bank (default {mix})")
     ap.add_argument("--bank-cases", type=int, default=5_000, help="cases in the temporary bank (default 5000)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(__doc__.splitlines()[0], rounds=5, mix=0.2).parse_args(argv)
 
     data = load_mnist(args.mnist)
     x, y = data.x_train[:args.n], data.y_train[:args.n]

@@ -27,7 +27,6 @@ training only): a plain fit of the same recipe, which the ``train`` arm is held 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -39,13 +38,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from model.settings import MIX_FRACTION
 from model.cnn import SCHEDULES, build_model, compile_model
 from model.data import load_mnist
 from model.pipeline import (Augment, PenScan, _pick, augment_batches, augmenter, mnist_batches, no_autotune,
                             pen, scan, steps_per_epoch, to_model_input, train_dataset, vary_pen_and_scan)
 from model.settings import Threads
 from model.train import LogProgress, _validation
-from train import EpochTimer, make_bank  # bench/train.py: the same timer and bank as its two arms
+from train import EpochTimer, arguments, make_bank  # bench/train.py: the same timer and bank as its two arms
 
 BATCH = 128  # the notebook's and the flow's batch size
 TARGET = 1.10  # the round's epoch against a plain fit of the same recipe
@@ -117,12 +117,7 @@ def arms(x, y, x_val, y_val, bank: Path, mix: float, out: Path) -> dict[str, Cal
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mnist", default=None, help="MNIST path (default: $HARDMINE_MNIST, else Keras' download)")
-    ap.add_argument("--n", type=int, default=6_400, help="MNIST images per epoch, every arm (default 6400)")
-    ap.add_argument("--rounds", type=int, default=4, help="epochs per arm, the first dropped (default 4)")
-    ap.add_argument("--mix-fraction", dest="mix", type=float, default=0.05, help="bank share (default 0.05, the flow's)")
-    ap.add_argument("--bank-cases", type=int, default=5_000, help="cases in the temporary bank (default 5000)")
+    ap = arguments(__doc__.splitlines()[0], rounds=4, mix=MIX_FRACTION)  # the flow's mix
     ap.add_argument("--arms", default=None, help="comma-separated subset of the arms (default: all)")
     args = ap.parse_args(argv)
 
