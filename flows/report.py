@@ -137,24 +137,6 @@ def rounds_png(rows: pd.DataFrame, path) -> str:
     return str(path)
 
 
-def round_pngs(scores: Mapping[str, Any], model_path: str, folder, k: int) -> None:
-    """The model package's pictures of one round's scores:
-    ``round-<k>-{confusion,jitter,robustness,curves}.png`` in ``folder`` (curves only
-    for a model saved with its training history)."""
-    import json
-    from pathlib import Path
-    from model import plots
-    from model.train import history_path
-    pictures = [("confusion", plots.confusion_png, scores["confusion"]),
-                ("jitter", plots.jitter_png, scores["jitter_acc"]),
-                ("robustness", plots.robustness_png, scores["robustness"])]
-    if history_path(model_path).exists():  # an init_model from elsewhere may have none
-        history = json.loads(history_path(model_path).read_text())["history"]
-        pictures.append(("curves", plots.curves_png, history))
-    for name, draw, what in pictures:
-        draw(what, Path(folder) / f"round-{k}-{name}.png")
-
-
 def _cmap(x: float):
     from matplotlib import colormaps
     return colormaps["viridis"](x)

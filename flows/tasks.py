@@ -287,12 +287,15 @@ def evaluate_round(s: FlowSettings, k: int, model_path: str) -> Evaluated:
     ``plots/round-<k>-{confusion,curves,jitter,robustness}.png``."""
     from model import robustness
     from model.evaluate import evaluate
+    from model.plots import score_pngs
+    from model.train import history_path
     start = time.perf_counter()
     data = _mnist(s)
     suite = robustness.for_split(data, "val", s.robust_per_variant)
     scores = evaluate(_model(model_path), data, synthetic=_eval_set(s.eval_per_cell, tuple(s.jitter)),
                       suite=suite)
-    report.round_pngs(scores, model_path, RunDir(s.run_dir).plots, k)
+    plots = RunDir(s.run_dir).plots
+    score_pngs(scores, history_path(model_path), lambda name: plots / f"round-{k}-{name}.png")
     metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
     metrics.update({f"acc_j{radius}": acc for radius, acc in scores["jitter_acc"].items()})
     metrics.update(robustness.summary_columns(scores["robustness"], "rob_val"))

@@ -138,7 +138,9 @@ def evaluate(model_path, mnist, as_json, synthetic, eval_per_cell, robustness, r
         scores = score(model, data, synthetic=eval_set, suite=suite)
         if not no_plots:
             advance(1, "plotting")
-            _plots(scores, model_path, folder, stem)
+            from model.plots import score_pngs
+            from model.train import history_path
+            scores["plots"] = score_pngs(scores, history_path(model_path), lambda name: folder / f"{stem}.{name}.png")
         advance(1, "done")
     if as_json:
         click.echo(json.dumps(scores))
@@ -147,22 +149,6 @@ def evaluate(model_path, mnist, as_json, synthetic, eval_per_cell, robustness, r
         click.echo(line)
     if scores.get("plots"):
         click.echo("plots: " + ", ".join(scores["plots"]))
-
-
-def _plots(scores: dict, model_path: str, folder: Path, stem: str) -> None:
-    """Write the evaluation's PNGs into ``folder``; their paths go to ``scores["plots"]``."""
-    from model import plots
-    from model.train import history_path
-    written = [plots.confusion_png(scores["confusion"], folder / f"{stem}.confusion.png",
-                                   title=f"MNIST {scores['class_split']}")]
-    if "jitter_acc" in scores:
-        written.append(plots.jitter_png(scores["jitter_acc"], folder / f"{stem}.jitter.png"))
-    if "robustness" in scores:
-        written.append(plots.robustness_png(scores["robustness"], folder / f"{stem}.robustness.png"))
-    hist = history_path(model_path)
-    if hist.is_file():
-        written.append(plots.curves_png(json.loads(hist.read_text())["history"], folder / f"{stem}.curves.png"))
-    scores["plots"] = written
 
 
 @click.command()

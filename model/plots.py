@@ -8,9 +8,10 @@ state, no display needed), one function per plot, each returning the path.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -85,3 +86,19 @@ def robustness_png(scores: Mapping, path: str | os.PathLike) -> str:
                  f"mean {scores['mean']:.3f}")
     ax.tick_params(labelsize=7)
     return _save(fig, path)
+
+
+def score_pngs(scores: Mapping, history: Path, path: Callable[[str], Path]) -> list[str]:
+    """Every picture of one evaluation (``model.evaluate.evaluate``'s scores), for
+    ``hardmine evaluate`` and each flow round alike: the confusion matrix, accuracy per
+    jitter and the robustness suite when they were scored, and the learning curves when
+    ``history`` (the model's ``<stem>.history.json``) exists; ``path(name)`` is where the
+    picture ``name`` goes. Returns the paths written."""
+    written = [confusion_png(scores["confusion"], path("confusion"), title=f"MNIST {scores['class_split']}")]
+    if "jitter_acc" in scores:
+        written.append(jitter_png(scores["jitter_acc"], path("jitter")))
+    if "robustness" in scores:
+        written.append(robustness_png(scores["robustness"], path("robustness")))
+    if history.is_file():  # a model from elsewhere (an init_model) may have none
+        written.append(curves_png(json.loads(history.read_text())["history"], path("curves")))
+    return written

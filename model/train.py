@@ -130,7 +130,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     checkpoint = out.with_name(f".{out.stem}.partial.keras")  # a killed run never leaves half a model at out
     schedule = SCHEDULES[preset.schedule]
     lr0 = preset.lr if cfg.lr is None else cfg.lr
-    callbacks = [
+    hooks = [
         *callbacks,
         keras.callbacks.LearningRateScheduler(
             lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, epochs)),
@@ -143,7 +143,7 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
          f"pen/scan {'on' if cfg.pen_scan else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
          f"{', from ' + str(init_model) if init_model else ''}")
     start = time.perf_counter()
-    fit = model.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val, callbacks=callbacks,
+    fit = model.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val, callbacks=hooks,
                     verbose=0, shuffle=False)  # the pipeline shuffles
     seconds = time.perf_counter() - start
     os.replace(checkpoint, out)
