@@ -203,6 +203,6 @@ def _score_chunk(job: Job, first: int, stop: int, key: str, data: bytes, onednn:
     """Blocks ``first`` .. ``stop - 1`` of the round, on a worker whose TensorFlow must run
     the same kernels as the flow's (``onednn``): oneDNN's and TensorFlow's own differ in
     the last bits, which can reorder the hardest cases."""
+    _same_kernels(onednn)  # before the model loads: a refused worker does no work
     predict = _predict_for(key, data)
-    _same_kernels(onednn)
     return [score_block(job, b, predict) for b in range(first, stop)]
