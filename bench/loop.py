@@ -47,7 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-STAGES = ("train", "mine", "store", "evaluate", "promote")  # metrics.csv's seconds_<stage>
 IDLE_TARGET = 0.05
 FIT_TARGET = 1.10
 
@@ -82,13 +81,12 @@ def plain_fit(mnist: str | None, epochs: int) -> list[float]:
     return timer.seconds
 
 
-def roof() -> tuple[float, dict[str, float]]:
-    """(GFLOP/s of a large conv2d on all cores, inference FLOPs per image of each preset)."""
-    from model.cnn import PRESETS, build_model
+def roof(preset: str) -> tuple[float, int]:
+    """(GFLOP/s of a large conv2d on all cores, inference FLOPs per image of ``preset``)."""
+    from model.cnn import build_model
     from roofline import conv_roof, layer_flops
 
-    gflops = conv_roof(repeats=3)["plain"][0]
-    return gflops, {p: sum(f for _, f in layer_flops(build_model(p))) for p in PRESETS}
+    return conv_roof(repeats=3)["plain"][0], sum(f for _, f in layer_flops(build_model(preset)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,10 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     wall = timed([sys.executable, "-m", "flows.cli", "run", "--run-dir", str(run_dir),
                   "--reader-model", str(reader), *extra], env)
 
+    from flows.mine_and_retrain import STAGES  # metrics.csv's seconds_<stage>
+    from flows.rundir import RunDir
+    from model.train import history_path  # TensorFlow: imported after the runs, not during them
+
     m = pd.read_csv(run_dir / "metrics.csv")
     stages = {s: float(m[f"seconds_{s}"].sum()) for s in STAGES}
-    fits = [json.loads((run_dir / "models" / f"round-{k}.history.json").read_text())
-            for k in m["round"] if (run_dir / "models" / f"round-{k}.history.json").exists()]
+    rd = RunDir(str(run_dir))
+    fits = [json.loads(history_path(rd.model(k)).read_text())  # an init_model's round 0 has none
+            for k in m["round"] if history_path(rd.model(k)).exists()]
     idle_fit = sum(h["seconds"] - sum(h["epoch_seconds"]) for h in fits)
     outside = wall - sum(stages.values())
     retrain = [h for h in fits if h.get("bank_mix", 0) > 0] or fits
@@ -126,9 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nplain fit of the same recipe, {epochs} epochs, load average {load()}", flush=True)
     plain = plain_fit(a.mnist, epochs)
     plain_epoch = sum(plain) / len(plain)
-    gflops, flops = roof()
-    preset = json.loads((run_dir / "models" / "round-0.history.json").read_text())["config"]["preset"] \
-        if (run_dir / "models" / "round-0.history.json").exists() else "seed"
+    preset = fits[0]["config"]["preset"]
+    gflops, flops = roof(preset)
     rate = m["candidates_per_s"] * m["scored"] / m["generated"]  # scored (valid) candidates/s: what is predicted
 
     print(f"\n== bench/loop.py: `hardmine run {' '.join(extra)}` (defaults), load average {load()} at the end")
@@ -146,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"epoch in the flow (retraining rounds)    {flow_epoch:8.1f} s")
     print(f"epoch of a plain fit, same recipe        {plain_epoch:8.1f} s   ratio {ratio:.2f} "
           f"(target <= {FIT_TARGET:.2f}: {'OK' if ratio <= FIT_TARGET else 'ABOVE'})")
-    share = rate * flops[preset] / (gflops * 1e9)
-    print(f"roof: conv2d {gflops:.1f} GFLOP/s; {preset} preset {flops[preset] / 1e6:.2f} MFLOP per candidate")
+    share = rate * flops / (gflops * 1e9)
+    print(f"roof: conv2d {gflops:.1f} GFLOP/s; {preset} preset {flops / 1e6:.2f} MFLOP per candidate")
     print("mining per round: " + ", ".join(
         f"{int(n):,} scored, miss rate {mr:.3f}, {r:,.0f} scored/s ({s:.0%} of roof)"
         for n, mr, r, s in zip(m["scored"], m["miss_rate"], rate, share)))
