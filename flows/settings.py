@@ -75,6 +75,10 @@ class FlowSettings(Settings):
     round_lr: float | None = Field(None, **LR_RANGE, description=(
         "initial learning rate of the retraining rounds (k >= 1); default: the preset's. Lower keeps more "
         "of what the model knew"))
+    round_weight: float = Field(1.0, gt=0, le=1, description=(
+        "weight of a retraining round's fine-tune in the round's model: (1 - w) x the model the round "
+        "started from + w x the fine-tune (WiSE-FT weight interpolation, model.interpolate); 1 = the "
+        "fine-tune itself"))
     pen_scan: PenScanned = PEN_SCAN
     realistic: bool = Field(False, description=(
         "mine MNIST-like synthetic digits: slant, pen pressure, 20x20 fit and centring, grain "

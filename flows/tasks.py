@@ -160,7 +160,19 @@ def train_round(s: FlowSettings, k: int) -> Trained:
     )
     result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
                    init_model=str(rd.current) if k >= 1 else None)  # an empty or missing bank: MNIST only
+    if k >= 1 and s.round_weight < 1:  # the round's model: start and fine-tune, interpolated
+        _interpolate(rd.current, rd.model(k), s.round_weight)
     return Trained(str(rd.model(k)), result["train_acc"], result["bank_mix"], time.perf_counter() - start)
+
+
+def _interpolate(start: Path, tuned: Path, weight: float) -> None:
+    """Replace the fine-tune at ``tuned`` by ``(1 - weight) * start + weight * tuned``, atomically."""
+    import keras
+    from model.interpolate import interpolate
+    mixed = interpolate(keras.models.load_model(start), keras.models.load_model(tuned), weight)
+    tmp = tuned.with_name(tuned.stem + ".tmp.keras")
+    mixed.save(tmp)
+    tmp.replace(tuned)
 
 
 @task(task_run_name="reader", cache_policy=NONE)

@@ -322,6 +322,8 @@ CASES: dict[str, Case] = {
     "run-eval-per-cell-0": C(RUN + "--eval-per-cell 0", ("tiny.npz",)),
     "run-round-lr-0": C(RUN + "--round-lr 0", ("tiny.npz",)),
     "run-round-lr-nan": C(RUN + "--round-lr nan", ("tiny.npz",)),
+    "run-round-weight-0": C(RUN + "--round-weight 0", ("tiny.npz",)),
+    "run-round-weight-above-1": C(RUN + "--round-weight 1.5", ("tiny.npz",)),
     "run-mnist-limit-0": C(RUN + "--mnist-limit 0", ("tiny.npz",)),
     "run-budget-floor-2": C(RUN + "--budget-floor 2", ("tiny.npz",)),
     "run-promote-tolerance-negative": C(RUN + "--promote-tolerance -1", ("tiny.npz",)),

@@ -113,7 +113,8 @@ def test_store_task_is_idempotent_per_round(tmp_path):
 
 def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     run_dir = tmp_path / "run"
-    path = mine_and_retrain(rounds=1, run_dir=str(run_dir), mix_fraction=0.3, balance=True, round_lr=2e-4, **TINY)
+    path = mine_and_retrain(rounds=1, run_dir=str(run_dir), mix_fraction=0.3, balance=True, round_lr=2e-4,
+                            round_weight=0.5, **TINY)
     metrics = pd.read_csv(path)
     assert metrics["round"].tolist() == [0, 1]
     for column in ("val_acc", "mnist_test_acc", "synth_acc", "acc_j0", "acc_j3", "mined", "bank_size",
@@ -128,6 +129,7 @@ def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
     assert (metrics["mined"] <= TINY["mine_cap"]).all()
     rd = RunDir(run_dir)
     assert all(rd.model(k).exists() for k in (0, 1)) and rd.current.exists()
+    assert not list(rd.model(1).parent.glob("*.tmp*"))  # the interpolated round-1 model replaced its fine-tune
     trained = json.loads(history_path(rd.model(1)).read_text())["config"]
     assert (trained["balance"], trained["mix_fraction"], trained["lr"]) == (True, 0.3, 2e-4)  # knobs reach training
     assert all(rd.budget(k).exists() for k in (0, 1, 2))  # round 2's split is recorded ahead

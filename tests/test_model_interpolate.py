@@ -45,3 +45,16 @@ def test_refuses_other_architectures_and_alphas_outside_0_1(pair):
         interpolate(start, build_model("strong"), 0.5)
     with pytest.raises(HardmineError, match=r"alpha=1.5 must be in \[0, 1\]"):
         interpolate(start, start, 1.5)
+
+
+def test_round_task_replaces_the_fine_tune_by_the_mix(pair, tmp_path):
+    import keras
+    from flows.tasks import _interpolate
+    start, tuned = pair
+    start.save(tmp_path / "current.keras")
+    tuned.save(tmp_path / "round-1.keras")
+    _interpolate(tmp_path / "current.keras", tmp_path / "round-1.keras", 0.5)
+    mixed = keras.models.load_model(tmp_path / "round-1.keras")
+    for m, a, b in zip(mixed.get_weights(), start.get_weights(), tuned.get_weights()):
+        np.testing.assert_allclose(m, 0.5 * (a + b), rtol=1e-6, atol=1e-7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.keras", "round-1.keras"]  # no temporary left
