@@ -8,7 +8,7 @@ or thinner pens, low-resolution scans, blur, slant, rotation, other sizes and
 positions, wobbly strokes. The suite makes such digits from real MNIST digits
 only -- never from the generator or the bank, so mining cannot learn its way
 into it -- with each transformation at a fixed, reproducible strength
-(:data:`SUITE`, data: one entry per variant). Accuracy is reported per variant,
+(:data:`SUITE`, read from ``model/suite.toml``: one line per variant). Accuracy is reported per variant,
 per class (pooled over variants) and per (variant, class).
 
 The validation split is for decisions (the promotion guard), the test split for
@@ -20,8 +20,10 @@ every process. Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Any, Callable
 
 import cv2
@@ -137,24 +139,18 @@ KINDS: dict[str, Kind] = {
     "rotate": _rotate, "scale": _scale, "translate": _translate, "elastic": _elastic,
 }
 
-# The suite. Strengths are chosen so a good MNIST model still reads most digits but not all
-# (docs/model.md has the measured accuracies): strong enough to separate models, never
-# so strong that a digit stops being its label.
-SUITE: tuple[Variant, ...] = (
-    Variant("thick3", "thick", 3, "pen 1-2 px wider (3x3 dilation)"),
-    Variant("thick5", "thick", 5, "marker pen (5x5 dilation)"),
-    Variant("thin2", "thin", 2, "fine pen (2x2 erosion)"),
-    Variant("lowres14", "lowres", 14, "scanned at 14x14"),
-    Variant("lowres10", "lowres", 10, "scanned at 10x10"),
-    Variant("lowres8", "lowres", 8, "scanned at 8x8"),
-    Variant("blur1.5", "blur", 1.5, "out of focus (Gaussian, sigma 1.5 px)"),
-    Variant("shear0.4", "shear", 0.4, "slanted writing (shear 0.4)"),
-    Variant("rotate25", "rotate", 25, "rotated 25 degrees"),
-    Variant("scale0.6", "scale", 0.6, "written small (x0.6)"),
-    Variant("scale1.3", "scale", 1.3, "written large (x1.3)"),
-    Variant("translate4", "translate", 4, "off-centre by 4 px"),
-    Variant("elastic34", "elastic", 34, "wobbly strokes (elastic, alpha 34, sigma 4)"),
-)
+
+
+def _load_suite() -> tuple[Variant, ...]:
+    """The suite's variants, from ``model/suite.toml`` (data: one line a variant)."""
+    table = tomllib.loads(resources.files("model").joinpath("suite.toml").read_text())
+    suite = tuple(Variant(r["name"], r["kind"], r["strength"], r["what"]) for r in table["variants"])
+    unknown = sorted({v.kind for v in suite} - set(KINDS))
+    assert not unknown, f"model/suite.toml names kinds robustness.KINDS lacks: {unknown}"
+    return suite
+
+
+SUITE: tuple[Variant, ...] = _load_suite()
 NAMES = tuple(v.name for v in SUITE)
 
 
