@@ -18,6 +18,7 @@ what reaches the training batches:
     no-label-guard   misclassified with the label guard off: what the loop did before it
                      (only with --arms: a fourth arm is a third more compute)
     realistic        misclassified, mining MNIST-like renderings (only with --arms)
+    balanced         misclassified, bank draws balanced over classes (only with --arms)
 
 ``--set name=value`` changes a ``hardmine run`` option in every arm (a candidate
 default, screened before it becomes one).
@@ -97,6 +98,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("misclassified", {}),
     Arm("no-label-guard", {"label_guard": False}),
     Arm("realistic", {"realistic": True}),
+    Arm("balanced", {"balance": True}),
 )
 BASELINE, DEFAULT = "mnist-only", "misclassified"
 
