@@ -146,7 +146,8 @@ def _load_suite() -> tuple[Variant, ...]:
     table = tomllib.loads(resources.files("model").joinpath("suite.toml").read_text())
     suite = tuple(Variant(r["name"], r["kind"], r["strength"], r["what"]) for r in table["variants"])
     unknown = sorted({v.kind for v in suite} - set(KINDS))
-    assert not unknown, f"model/suite.toml names kinds robustness.KINDS lacks: {unknown}"
+    if unknown:  # a broken package, not a user error: fail at import, loudly
+        raise ValueError(f"model/suite.toml names kinds robustness.KINDS lacks: {unknown}")
     return suite
 
 
