@@ -60,9 +60,10 @@ def main(source: Path) -> None:
             code, out, err = "timeout", str(exc.stdout or ""), str(exc.stderr or "")
         lines = err.splitlines()
         quiet = [line for line in lines if not any(n in line for n in TF_NOTICES)]
-        ok = code == 2 and "Traceback" not in out + err and table.snapshot(d) == before
+        changed = table.snapshot(d) != before
+        ok = code == 2 and "Traceback" not in out + err and not changed
         row = dict(name=name, code=code, stderr_lines=len(lines), traceback="Traceback" in out + err,
-                   changed=table.snapshot(d) != before,
+                   changed=changed,
                    clean=ok and len(lines) == 1 and lines[0].startswith("error: "),
                    clean_but_tf_notices=ok and len(quiet) == 1 and quiet[0].startswith("error: "))
         rows.append(row)

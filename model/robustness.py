@@ -8,8 +8,9 @@ or thinner pens, low-resolution scans, blur, slant, rotation, other sizes and
 positions, wobbly strokes. The suite makes such digits from real MNIST digits
 only -- never from the generator or the bank, so mining cannot learn its way
 into it -- with each transformation at a fixed, reproducible strength
-(:data:`SUITE`, read from ``model/suite.toml``: one line per variant). Accuracy is reported per variant,
-per class (pooled over variants) and per (variant, class).
+(:data:`SUITE`, read from ``model/suite.toml``: one line per variant).
+Accuracy is reported per variant, per class (pooled over variants) and per
+(variant, class).
 
 The validation split is for decisions (the promotion guard), the test split for
 reports (``hardmine evaluate``, ``bench/experiment.py``). The per-image random
@@ -138,7 +139,6 @@ KINDS: dict[str, Kind] = {
     "thick": _thick, "thin": _thin, "lowres": _lowres, "blur": _blur, "shear": _shear,
     "rotate": _rotate, "scale": _scale, "translate": _translate, "elastic": _elastic,
 }
-
 
 
 def _load_suite() -> tuple[Variant, ...]:
