@@ -26,7 +26,7 @@ from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
 from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
-                            Balance, MixFraction, PEN_SCAN, PenScanned, PresetName)
+                            BALANCE, Balance, MixFraction, PEN_SCAN, PenScanned, PresetName)
 
 WHERE = "mine-and-retrain"
 
@@ -71,7 +71,7 @@ class FlowSettings(Settings):
     jitter: Jitter = Field(EVAL_JITTERS, description=(  # the notebook's radii
         f"jitter radii in pixels, comma-separated, each in [0, {MAX_JITTER}]"))
     mix_fraction: MixFraction = MIX_FRACTION
-    balance: Balance = False
+    balance: Balance = BALANCE
     round_lr: float | None = Field(None, **LR_RANGE, description=(
         "initial learning rate of the retraining rounds (k >= 1); default: the preset's. Lower keeps more "
         "of what the model knew"))

@@ -90,3 +90,16 @@ def test_a_cell_lost_on_every_seed_is_beyond_noise_and_one_lost_on_average_only_
     lines = experiment.cell_loss_lines(scores, "last round")
     assert lines[0].startswith("2 cells are lower than mnist-only by more than a point (mean over 3 seeds); in 1 of them")
     assert lines[5] == f"| {VARIANTS[0]}, 3 | -2.00 | -2.25 .. -1.75 **beyond noise** |"
+
+
+
+def test_a_run_is_named_by_the_settings_it_resolves_to_defaults_included(tmp_path):
+    s = experiment.parse_args(["--seeds", "0", "--work", str(tmp_path)])
+    default = experiment.FlowSettings().balance
+    implicit = experiment.run_tag(s, 0, {"rounds": 2})
+    # spelling a default out is the same run, so a run made under an old default (whose
+    # parameters did not name it) is not reused once the default changes
+    assert experiment.run_tag(s, 0, {"rounds": 2, "balance": default}) == implicit
+    assert experiment.run_tag(s, 0, {"rounds": 2, "balance": not default}) != implicit
+    assert experiment.run_tag(s, 0, {"rounds": 2, "run_dir": "elsewhere", "dask_address": "local:2"}) == implicit
+    assert experiment.run_tag(s, 1, {"rounds": 2}) != implicit  # another seed's round-0 model
