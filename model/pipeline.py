@@ -34,7 +34,7 @@ import keras
 
 from miner.config import require
 from miner.settings import checked_value
-from model.settings import MIX_FRACTION, MixFraction, Threads
+from model.settings import BALANCE, MIX_FRACTION, MixFraction, Threads
 
 READ_ROWS = 1024  # rows per stream_batches() call: fewer Python round trips, little memory (0.8 MB)
 
@@ -231,7 +231,7 @@ def no_autotune(ds: tf.data.Dataset, threads: Threads | None = None) -> tf.data.
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | None = None, *,
-                  batch_size: int = 128, mix: float = MIX_FRACTION, balance: bool = False,
+                  batch_size: int = 128, mix: float = MIX_FRACTION, balance: bool = BALANCE,
                   augment: Augment | None = None, pen_scan: PenScan | None = None,
                   seed: int = 0, threads: Threads | None = None) -> tf.data.Dataset:
     """The endless training stream: batches of float32 (batch_size, 28, 28, 1) and uint8 labels."""

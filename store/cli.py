@@ -130,9 +130,13 @@ def _must_exist(bank_path: str) -> None:
         raise HardmineError(f"bank {bank_path} does not exist; check the path")
 
 
+# one spelling in every bank command (and in train, evaluate and run)
+JSON = click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
+
+
 @bank.command()
 @BANK
-@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
+@JSON
 def summary(bank_path: str, as_json: bool) -> None:
     """Size, counts by true/predicted label, round and jitter, the confusion table, file size."""
     with Bank.open(bank_path) as b:
@@ -148,8 +152,12 @@ def summary(bank_path: str, as_json: bool) -> None:
 @case_filters()
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="Output format; csv and json carry every field but the pixels.")
-def list_cases(bank_path: str, fmt: str, **filters) -> None:
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text: --format json.")
+def list_cases(bank_path: str, fmt: str, as_json: bool, **filters) -> None:
     """List cases, filtered and sorted."""
+    if as_json and fmt not in ("table", "json"):
+        raise HardmineError(f"bank list: --json and --format {fmt} ask for two formats; give one")
+    fmt = "json" if as_json else fmt
     df = _selected(bank_path, **filters)
     if fmt == "table":
         click.echo(render.listing(df))
@@ -288,7 +296,7 @@ SELECTING = ("label", "pred", "round_", "min_jitter", "max_jitter", "limit")  # 
 @click.option("--key", default=None, help="Idempotency key: a review whose key was applied changes nothing "
                                           "[default: none].")
 @click.option("--by", default=lambda: _user(), show_default="your user name", help="Who decides (recorded).")
-@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
+@JSON
 def review(bank_path: str, accept: bool, reject: bool, quarantine: bool, relabel: int | None, ids: tuple[int, ...],
            key: str | None, by: str, as_json: bool, **filters) -> None:
     """Set the review status of cases chosen by --id or by filters, in one atomic commit.

@@ -106,6 +106,11 @@ def test_list_csv_and_json_carry_every_field(bank):
     rows = json.loads(run("list", bank, "--format", "json", "--round", "-1").output)
     assert [(row["id"], row["true"], row["pred"], row["source"]) for row in rows] == [
         (4, 1, -1, "imported"), (5, 7, -1, "imported")]
+    # --json as in every other command: the same records
+    assert run("list", bank, "--json", "--round", "-1").output == run("list", bank, "--format", "json",
+                                                                       "--round", "-1").output
+    r = run("list", bank, "--json", "--format", "csv")
+    assert (r.exit_code, r.output) == (2, "error: bank list: --json and --format csv ask for two formats; give one\n")
 
 
 def test_show_draws_the_digit(bank, tmp_path):
