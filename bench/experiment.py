@@ -550,7 +550,7 @@ def write_report(s: Settings, rows: pd.DataFrame, scores: pd.DataFrame, argv: li
         "## Finding",
         "",
         f"The service's defaults ({DEFAULT} arm: mine the digits the model gets wrong, label guard on, "
-        "bank draws balanced over classes, "
+        + ("bank draws balanced over classes, " if FlowSettings().balance else "") +
         f"promotion guard on the real-digit suite) against {BASELINE} training of the same compute, "
         f"mean over {len(s.seeds)} seeds, the model each run ships (after the promotion guard): "
         + ("**it meets every part of the bar.**" if met else "**it does not meet the whole bar.**"),

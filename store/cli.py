@@ -130,7 +130,7 @@ def _must_exist(bank_path: str) -> None:
         raise HardmineError(f"bank {bank_path} does not exist; check the path")
 
 
-# one spelling in every bank command (and in train, evaluate and run)
+# one spelling in every bank command that prints JSON
 JSON = click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text.")
 
 
@@ -152,7 +152,7 @@ def summary(bank_path: str, as_json: bool) -> None:
 @case_filters()
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="Output format; csv and json carry every field but the pixels.")
-@click.option("--json", "as_json", is_flag=True, default=False, help="Print JSON instead of text: --format json.")
+@JSON
 def list_cases(bank_path: str, fmt: str, as_json: bool, **filters) -> None:
     """List cases, filtered and sorted."""
     if as_json and fmt not in ("table", "json"):

@@ -92,7 +92,6 @@ def test_a_cell_lost_on_every_seed_is_beyond_noise_and_one_lost_on_average_only_
     assert lines[5] == f"| {VARIANTS[0]}, 3 | -2.00 | -2.25 .. -1.75 **beyond noise** |"
 
 
-
 def test_a_run_is_named_by_the_settings_it_resolves_to_defaults_included(tmp_path):
     s = experiment.parse_args(["--seeds", "0", "--work", str(tmp_path)])
     default = experiment.FlowSettings().balance
