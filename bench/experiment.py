@@ -33,7 +33,7 @@ resolution, blurred, slanted, rotated, rescaled, moved, distorted). The label
 guard's reader is trained once (``python -m model.reader``) and shared by every
 run. Run directories are named by a hash of every setting of the run, defaults
 included, so a finished run is reused only for exactly the same settings (a
-changed default makes new runs). Writes ``docs/results.md`` and
+changed default makes new runs), whichever arm's name it was made under. Writes ``docs/results.md`` and
 ``docs/results/`` (runs.csv, scores.csv, PNGs); every number and verdict in the
 report is computed from those rows. Models and banks stay in ``--work``.
 
@@ -313,15 +313,23 @@ def planned(s: Settings) -> list[Run]:
             params = {"rounds": s.rounds, "epochs_per_round": s.epochs_per_round,
                       "synthetic_per_round": s.synthetic_per_round, "preset": s.preset, "seed": seed,
                       **dict(s.common), **arm.options}
-            out.append(Run(arm, seed, params, s.work / f"{arm.name}-seed{seed}-{run_tag(s, seed, params)}"))
+            out.append(Run(arm, seed, params, run_dir(s, arm, seed, run_tag(s, seed, params))))
     return out
+
+
+def run_dir(s: Settings, arm: Arm, seed: int, h: str) -> Path:
+    """The arm's own directory, or a finished run of the same settings made under another
+    arm's name (a default changed to what an arm used to set: that arm's runs still count)."""
+    own = s.work / f"{arm.name}-seed{seed}-{h}"
+    same = [d for d in sorted(s.work.glob(f"*-seed{seed}-{h}")) if (d / "metrics.csv").exists()]
+    return own if own.exists() or not same else same[0]
 
 
 def sweep(s: Settings, runs: list[Run]) -> None:
     """Bring every run to done, with its evaluations cached: round-0 models and the reader
     first (here), then the runs still to do and then the evaluations still to do, each batch
     through :func:`execute` (here one by one, or concurrently on the cluster)."""
-    todo = [r for r in runs if not r.done(s)]
+    todo = list({r.run_dir: r for r in runs if not r.done(s)}.values())  # two arms, one setting: run once
     commands = []
     for r in todo:
         base = base_model(s, r.seed)

@@ -102,3 +102,20 @@ def test_a_run_is_named_by_the_settings_it_resolves_to_defaults_included(tmp_pat
     assert experiment.run_tag(s, 0, {"rounds": 2, "balance": not default}) != implicit
     assert experiment.run_tag(s, 0, {"rounds": 2, "run_dir": "elsewhere", "dask_address": "local:2"}) == implicit
     assert experiment.run_tag(s, 1, {"rounds": 2}) != implicit  # another seed's round-0 model
+
+
+def test_a_finished_run_of_the_same_settings_is_reused_under_another_arms_name(tmp_path):
+    s = experiment.parse_args(["--seeds", "0", "--work", str(tmp_path), "--arms", "mnist-only,misclassified"])
+    default = next(r for r in experiment.planned(s) if r.arm.name == "misclassified")
+    assert default.run_dir.name.startswith("misclassified-seed0-")
+    # the same settings under the name of the arm that set them before they became the default
+    h = default.run_dir.name.rsplit("-", 1)[1]
+    unfinished = tmp_path / f"aaa-seed0-{h}"
+    unfinished.mkdir()
+    assert next(r for r in experiment.planned(s) if r.arm.name == "misclassified").run_dir == default.run_dir
+    finished = tmp_path / f"mix-seed0-{h}"
+    finished.mkdir()
+    (finished / "metrics.csv").write_text("round\n0\n1\n2\n")
+    assert next(r for r in experiment.planned(s) if r.arm.name == "misclassified").run_dir == finished
+    baseline = next(r for r in experiment.planned(s) if r.arm.name == "mnist-only")
+    assert baseline.run_dir.parent == tmp_path and not baseline.run_dir.name.endswith(h)  # other settings
