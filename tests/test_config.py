@@ -65,3 +65,30 @@ def test_the_flow_and_train_share_their_common_defaults():
     for name in ("mix_fraction", "balance", "pen_scan", "preset", "seed"):
         assert getattr(flow, name) == getattr(train, name), name
     assert FlowSettings.model_fields["mix_fraction"].metadata == TrainConfig.model_fields["mix_fraction"].metadata
+
+
+def test_the_parameter_table_of_docs_flows_md_shows_the_settings_defaults():
+    """docs/flows.md's table is read by users choosing options: its defaults are FlowSettings'."""
+    import re
+    from pathlib import Path
+
+    from flows.run_cli import FLAGS
+    from flows.settings import FlowSettings
+
+    def shown(v):
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        if isinstance(v, tuple):
+            return ",".join(f"{x:g}" for x in v)
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    text = (Path(__file__).parents[1] / "docs" / "flows.md").read_text()
+    rows = dict(re.findall(r"^\| `(--[a-z-]+)[^`]*` \| ([^|]+) \|", text, re.M))
+    checked = 0
+    for name, field in FlowSettings.model_fields.items():
+        flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+        if field.default is None or flag not in rows:
+            continue
+        assert rows[flag].strip() == shown(field.default), flag
+        checked += 1
+    assert checked >= 20  # the table is there and parsed
