@@ -20,7 +20,7 @@ what reaches the training batches:
     realistic        misclassified, mining MNIST-like renderings (only with --arms)
     unbalanced       misclassified, bank draws as the bank holds them, not balanced over
                      classes (only with --arms)
-    mix-0.1          misclassified with twice the default bank share of each batch (only with --arms)
+    mix-0.05         misclassified with half the default bank share of each batch (only with --arms)
 
 ``--set name=value`` changes a ``hardmine run`` option in every arm (a candidate
 default, screened before it becomes one).
@@ -102,7 +102,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("no-label-guard", {"label_guard": False}),
     Arm("realistic", {"realistic": True}),
     Arm("unbalanced", {"balance": False}),
-    Arm("mix-0.1", {"mix_fraction": 0.1}),
+    Arm("mix-0.05", {"mix_fraction": 0.05}),
 )
 BASELINE, DEFAULT = "mnist-only", "misclassified"
 
