@@ -33,9 +33,9 @@ resolution, blurred, slanted, rotated, rescaled, moved, distorted). The label
 guard's reader is trained once (``python -m model.reader``) and shared by every
 run. Run directories are named by a hash of every setting of the run, defaults
 included, so a finished run is reused only for exactly the same settings (a
-changed default makes new runs), whichever arm's name it was made under. Writes ``docs/results.md`` and
-``docs/results/`` (runs.csv, scores.csv, PNGs); every number and verdict in the
-report is computed from those rows. Models and banks stay in ``--work``.
+changed default makes new runs), whichever arm's name it was made under. Writes
+``docs/results.md`` and ``docs/results/`` (runs.csv, scores.csv, PNGs); every
+number and verdict in the report is computed from those rows. Models and banks stay in ``--work``.
 
 Runs in parallel (``--dask-address``, the addresses of ``hardmine run
 --dask-address``): the round-0 models and the reader are prepared here first,

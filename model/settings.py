@@ -29,8 +29,8 @@ PresetName = Annotated[Literal[PRESET_NAMES], Field(description="CNN preset of m
 
 # 0.1: over 6 seeds (two three-seed experiments, docs/results.md) it scored higher on the real-digit
 # suite than 0.05 on 5 of them (last round, mean +0.47 points) with more synthetic gain (+6.4 against
-# +4.8); against MNIST-only it is about level on the suite (+0.22), not better. 0.25 mines more but
-# costs ~0.5 points of MNIST test accuracy
+# +4.8); against MNIST-only it is about level on the suite (+0.22; the shipped models +0.46, lower on 2
+# of 6 seeds). 0.25 mines more but costs ~0.5 points of MNIST test accuracy
 MIX_FRACTION = 0.1
 MixFraction = Annotated[float, Field(
     ge=0, lt=1, description="share of each training batch drawn from the bank; 0 = MNIST only")]
