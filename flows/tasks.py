@@ -212,6 +212,7 @@ def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path
     from miner.mining import mine
     from model.infer import predictor
     from model.labelcheck import check
+    start = time.perf_counter()
     rd = RunDir(s.run_dir)
     log = get_run_logger()
     job = _job(s, k, plan)
@@ -231,7 +232,7 @@ def mine_round(s: FlowSettings, k: int, model_path: str, plan: Plan, reader_path
     log.info("round %d: generated %d, invalid %d, wrong %d, selected %d (%s, cap %d), ambiguous to the "
              "reader %d; %.0f candidates/s", k, mined.generated, mined.invalid, mined.wrong, len(cases),
              s.strategy, s.mine_cap, int(ambiguous.sum()), mined.per_second)
-    return _staged(rd.cases(k), mined, int(ambiguous.sum()), s.jitter)
+    return _staged(rd.cases(k), mined, int(ambiguous.sum()), s.jitter, time.perf_counter() - start)
 
 
 def _job(s: FlowSettings, k: int, plan: Plan):
@@ -257,10 +258,13 @@ def _progress(log, k: int, cap: int):
     return report
 
 
-def _staged(path: Path, mined: MiningResult, ambiguous: int, jitter: tuple[float, ...]) -> Staged:
+def _staged(path: Path, mined: MiningResult, ambiguous: int, jitter: tuple[float, ...],
+            seconds: float) -> Staged:
+    # seconds: the whole task (model load, scoring, the label guard, staging); mined.per_second
+    # is the scoring loop's own rate
     return Staged(str(path), mined.generated, mined.invalid, mined.wrong, len(mined.cases), ambiguous,
                   mined.miss_rate, mined.per_case, mined.per_second, mined.cases.by_cell(jitter),
-                  mined.next_plan, mined.seconds)
+                  mined.next_plan, seconds)
 
 
 def _stage(path: Path, cases: Cases, reader_p: np.ndarray, ambiguous: np.ndarray) -> None:

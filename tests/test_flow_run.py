@@ -28,7 +28,7 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.mine_and_retrain import mine_and_retrain
 from flows.rundir import RunDir
 from flows.settings import make_settings
-from flows.tasks import promote_round, store_round, train_round
+from flows.tasks import mine_round, plan_round, promote_round, store_round, train_round
 from model.train import history_path
 from store import Bank
 
@@ -107,6 +107,29 @@ def test_store_task_is_idempotent_per_round(tmp_path):
     assert other.bank_size == 6
     bank = _bank_rows(s.bank)
     assert bank["status"].tolist() == ["ok", "ambiguous", "ok"] * 2  # the reader's verdicts are kept
+
+
+def test_mine_task_seconds_include_the_label_guard(tmp_path, monkeypatch):
+    """metrics.csv's seconds_mine is the whole stage: a slow label guard shows there, not as
+    time outside stages."""
+    import model.labelcheck
+    from model.cnn import build_model
+    from model.labelcheck import Verdict
+
+    def slow_check(reader, ref, images, labels, threshold):
+        time.sleep(1.0)
+        n = len(labels)
+        return Verdict(np.ones(n, np.float32), np.ones(n), np.zeros(n, bool))
+
+    monkeypatch.setattr(model.labelcheck, "check", slow_check)
+    monkeypatch.setattr("flows.tasks._reference", lambda s, path: None)
+    s = make_settings({"run_dir": str(tmp_path), **TINY})
+    path = tmp_path / "untrained.keras"
+    build_model("seed").save(path)
+    with disable_run_logger():
+        staged = mine_round.fn(s, 0, str(path), plan_round.fn(s, 0), str(path))
+    scoring = staged.generated / staged.per_second  # the scoring loop's own time
+    assert staged.seconds - scoring >= 1.0
 
 
 # ---------------------------------------------------------------- the flow
