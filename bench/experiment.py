@@ -35,7 +35,8 @@ run. Run directories are named by a hash of every setting of the run, defaults
 included, so a finished run is reused only for exactly the same settings (a
 changed default makes new runs), whichever arm's name it was made under. Writes
 ``docs/results.md`` and ``docs/results/`` (runs.csv, scores.csv, PNGs); every
-number and verdict in the report is computed from those rows. Models and banks stay in ``--work``.
+number and verdict in the report is computed from those rows. Models and banks
+stay in ``--work``.
 
 Runs in parallel (``--dask-address``, the addresses of ``hardmine run
 --dask-address``): the round-0 models and the reader are prepared here first,
@@ -318,8 +319,9 @@ def planned(s: Settings) -> list[Run]:
 
 
 def run_dir(s: Settings, arm: Arm, seed: int, h: str) -> Path:
-    """The arm's own directory, or a finished run of the same settings made under another
-    arm's name (a default changed to what an arm used to set: that arm's runs still count)."""
+    """The arm's own directory, or a run of the same settings (one with a metrics.csv: done,
+    or resumed from its last round) made under another arm's name (a default changed to what
+    an arm used to set: that arm's runs still count)."""
     own = s.work / f"{arm.name}-seed{seed}-{h}"
     same = [d for d in sorted(s.work.glob(f"*-seed{seed}-{h}")) if (d / "metrics.csv").exists()]
     return own if own.exists() or not same else same[0]

@@ -74,13 +74,13 @@ def test_the_parameter_table_of_docs_flows_md_shows_the_settings_defaults():
 
     from flows.run_cli import FLAGS
     from flows.settings import FlowSettings
+    from miner.options import cli_value
+    from miner.settings import number
 
-    def shown(v):
+    def shown(v):  # as the option takes it; bools as the table's on/off
         if isinstance(v, bool):
             return "on" if v else "off"
-        if isinstance(v, tuple):
-            return ",".join(f"{x:g}" for x in v)
-        return f"{v:g}" if isinstance(v, float) else str(v)
+        return number(v) if isinstance(v, float) else str(cli_value(v))
 
     text = (Path(__file__).parents[1] / "docs" / "flows.md").read_text()
     rows = dict(re.findall(r"^\| `(--[a-z-]+)[^`]*` \| ([^|]+) \|", text, re.M))
