@@ -104,6 +104,8 @@ ARMS: tuple[Arm, ...] = (
     Arm("realistic", {"realistic": True}),
     Arm("unbalanced", {"balance": False}),
     Arm("mix-0.05", {"mix_fraction": 0.05}),
+    Arm("strict-reader", {"reader_threshold": 0.9}),
+    Arm("jitter-0-3", {"jitter": (0.0, 0.5, 1.0, 2.0, 3.0)}),
 )
 BASELINE, DEFAULT = "mnist-only", "misclassified"
 

@@ -72,10 +72,11 @@ def _writable_bank(bank_path: str, what: str) -> None:
         check_writable_dir(shards, f"{what} {bank_path}")
 
 
-def case_filters(status_default: str | None = "all"):
+def case_filters(status_default: str | None = "all", order: bool = True):
     """--label/--pred/--round/--min-jitter/--max-jitter/--status/--sort/--limit, shared by
-    list, montage, export and review; ``status_default`` is the --status a command starts from
-    (None: no status filter, shown as all, so that review can tell an explicit --status all)."""
+    summary, list, montage, export and review; ``status_default`` is the --status a command starts
+    from (None: no status filter, shown as all, so that review can tell an explicit --status all);
+    ``order=False`` leaves out --sort and --limit (summary counts every case that passes)."""
     options = [
         click.option("--label", type=click.IntRange(0, 9), default=None,
                      help="Only this label (the effective one: a relabelled case's new label, else the true "
@@ -89,10 +90,14 @@ def case_filters(status_default: str | None = "all"):
                      help="Only jitter <= this, pixels [default: no bound]."),
         click.option("--status", type=StatusList(), default=status_default, show_default=status_default is not None,
                      help=STATUS_HELP + ("." if status_default is not None else " [default: all].")),
-        click.option("--sort", type=click.Choice(list(render.SORTS)), default="id", show_default=True,
-                     help="Order: confidence = most confidently wrong first."),
-        click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many cases [default: all]."),
     ]
+    if order:
+        options += [
+            click.option("--sort", type=click.Choice(list(render.SORTS)), default="id", show_default=True,
+                         help="Order: confidence = most confidently wrong first."),
+            click.option("--limit", type=click.IntRange(min=1), default=None,
+                         help="At most this many cases [default: all]."),
+        ]
 
     def decorate(fn):
         for option in reversed(options):
@@ -136,14 +141,19 @@ JSON = click.option("--json", "as_json", is_flag=True, default=False, help="Prin
 
 @bank.command()
 @BANK
+@case_filters(order=False)
 @JSON
-def summary(bank_path: str, as_json: bool) -> None:
-    """Size, counts by true/predicted label, round and jitter, the confusion table, file size."""
+def summary(bank_path: str, as_json: bool, **filters) -> None:
+    """Size, counts by status, true/predicted label, round and jitter, the confusion table, file
+    size; the counts are of the cases passing the filters (e.g. --status trainable)."""
     with Bank.open(bank_path) as b:
         m = b.manifest
+        df = b.table()
         info = dict(path=bank_path, schema=m.schema, created=m.created, created_by=m.created_by,
-                    shards=len(m.shards["name"]), bytes=disk_bytes(m))
-        s = render.summary(b.table(), info)
+                    shards=len(m.shards["name"]), bytes=disk_bytes(m), total=len(df),
+                    filtered=any(v is not None for k, v in filters.items() if k != "status")
+                    or set(filters["status"]) != set(NAMES))
+        s = render.summary(_select(df, sort="id", limit=None, **filters), info)
     click.echo(json.dumps(s, indent=1) if as_json else render.summary_text(s))
 
 

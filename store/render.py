@@ -66,7 +66,8 @@ def summary_text(s: dict) -> str:
     jitter = " ".join(f"[{k},{int(k) + 1}):{v}" if k != "n/a" else f"n/a:{v}" for k, v in s["by_jitter"].items())
     lines = [
         f"bank {s['path']}: schema {s['schema']}, created {s['created']} by {s['created_by']}",
-        f"cases: {s['cases']} ({', '.join(f'{k} {v}' for k, v in s['by_source'].items()) or 'empty'}) "
+        f"cases: {s['cases']}" + (f" of {s['total']}, passing the filters" if s.get("filtered") else "")
+        + f" ({', '.join(f'{k} {v}' for k, v in s['by_source'].items()) or 'empty'}) "
         f"in {s['shards']} shards, {s['bytes']} bytes on disk",
         f"by status:     {counts(s['by_status'])} (trainable: {s['trainable']})",
         f"by true label: {counts(s['by_true'])}",

@@ -230,6 +230,13 @@ def test_cli_status_in_summary_list_show_and_export(bank, tmp_path):
     r = run("summary", bank)
     assert "by status:     ok:3 ambiguous:1 accepted:0 rejected:1 relabelled:1 (trainable: 4)\n" in r.output
     assert json.loads(run("summary", bank, "--json").output)["by_status"]["relabelled"] == 1
+    r = run("summary", bank, "--status", "trainable")  # what the next round trains on
+    assert r.exit_code == 0 and r.output.splitlines()[1].startswith("cases: 4 of 6, passing the filters (")
+    assert "by status:     ok:3 ambiguous:0 accepted:0 rejected:0 relabelled:1 (trainable: 4)\n" in r.output
+    s = json.loads(run("summary", bank, "--status", "ambiguous,rejected", "--json").output)
+    assert (s["cases"], s["total"], s["filtered"], s["trainable"]) == (2, 6, True, 0)
+    assert json.loads(run("summary", bank, "--label", "9", "--json").output)["cases"] == 1  # the effective label
+    assert json.loads(run("summary", bank, "--status", "all", "--json").output)["filtered"] is False
     r = run("list", bank, "--status", "ambiguous,relabelled")
     assert r.exit_code == 0 and [line.split()[0] for line in r.output.splitlines()[1:]] == ["1", "4"]
     assert r.output.splitlines()[2].endswith("relabelled 9")
