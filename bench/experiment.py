@@ -106,6 +106,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("mix-0.05", {"mix_fraction": 0.05}),
     Arm("strict-reader", {"reader_threshold": 0.9}),
     Arm("jitter-0-3", {"jitter": (0.0, 0.5, 1.0, 2.0, 3.0)}),
+    Arm("strict-40k", {"reader_threshold": 0.9, "synthetic_per_round": 40_000}),  # the stricter guard, twice the pool
 )
 BASELINE, DEFAULT = "mnist-only", "misclassified"
 
