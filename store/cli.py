@@ -72,6 +72,9 @@ def _writable_bank(bank_path: str, what: str) -> None:
         check_writable_dir(shards, f"{what} {bank_path}")
 
 
+SELECTING = ("label", "pred", "round_", "min_jitter", "max_jitter", "limit")  # filters that narrow a selection
+
+
 def case_filters(status_default: str | None = "all", order: bool = True):
     """--label/--pred/--round/--min-jitter/--max-jitter/--status/--sort/--limit, shared by
     summary, list, montage, export and review; ``status_default`` is the --status a command starts
@@ -151,7 +154,7 @@ def summary(bank_path: str, as_json: bool, **filters) -> None:
         df = b.table()
         info = dict(path=bank_path, schema=m.schema, created=m.created, created_by=m.created_by,
                     shards=len(m.shards["name"]), bytes=disk_bytes(m), total=len(df),
-                    filtered=any(v is not None for k, v in filters.items() if k != "status")
+                    filtered=any(filters.get(name) is not None for name in SELECTING)
                     or set(filters["status"]) != set(NAMES))
         s = render.summary(_select(df, sort="id", limit=None, **filters), info)
     click.echo(json.dumps(s, indent=1) if as_json else render.summary_text(s))
@@ -290,9 +293,6 @@ def prune(bank_path: str, keep: int, policy: str) -> None:
 
 # review flag -> status it sets; --relabel D (status relabelled) takes a digit
 REVIEW_FLAGS = {"accept": "accepted", "reject": "rejected", "quarantine": "ambiguous"}
-SELECTING = ("label", "pred", "round_", "min_jitter", "max_jitter", "limit")  # filters that narrow a selection
-
-
 @bank.command()
 @BANK
 @click.option("--accept", is_flag=True, help="The true label is right: trainable (accepted).")
