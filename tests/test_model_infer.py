@@ -97,6 +97,23 @@ def test_fast_path_is_predict_on_batch_bit_for_bit(trained):
     assert model._hardmine_forward.experimental_get_tracing_count() == 1
 
 
+def test_evaluation_predicts_as_keras_predict_does(trained, monkeypatch):
+    """predict_proba (every evaluation, the suite, `hardmine predict`) goes through the fast path in
+    blocks of PREDICT_BATCH: the probabilities of Keras' own predict at that batch size, a last
+    partial block included."""
+    import model.evaluate as ev
+    paths, images = trained
+    model = keras.saving.load_model(paths["seed"])
+    monkeypatch.setattr(ev, "PREDICT_BATCH", 128)  # 300 images: blocks of 128, 128 and 44
+    x = images.reshape(-1, 28, 28, 1).astype(np.float32)
+    reference = np.asarray(model.predict(x, batch_size=128, verbose=0), np.float32)
+    probs = ev.predict_proba(model, images)
+    assert probs.shape == (300, 10) and probs.dtype == np.float32
+    assert np.abs(probs - reference).max() <= 1e-6
+    assert (probs.argmax(1) == reference.argmax(1)).all()
+    assert ev.predict_proba(paths["seed"], images[:0]).shape == (0, 10)
+
+
 @pytest.mark.parametrize("setting, expected", [(None, True), ("0", False), ("1", True)])
 def test_the_model_package_turns_onednn_on_unless_the_environment_says_otherwise(setting, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
