@@ -96,6 +96,27 @@ def start_embedded_server() -> None:
     server.start()  # here, in the main thread: PR_SET_PDEATHSIG follows the thread that forks
 
 
+@contextmanager
+def warming(settings: FlowSettings) -> Iterator[None]:
+    """Fill the flow's caches (``flows.tasks.warm``) in a thread while the body runs: the
+    embedded server's boot is ~5 s of waiting on a child process, and round 0 would
+    spend ~8 s loading them after it. Joined when the body ends; if the body raises
+    (Ctrl-C, a server that does not start) the thread is left to die with the process."""
+    import threading
+    from flows import tasks
+
+    def work() -> None:
+        try:
+            tasks.warm(settings)
+        except Exception:  # the stage that needs it loads it again and reports the error itself
+            pass
+
+    thread = threading.Thread(target=work, name="hardmine-warm", daemon=True)
+    thread.start()
+    yield
+    thread.join()
+
+
 class _NoTracebackForUserErrors(logging.Filter):
     """Prefect logs a failed task or flow with its traceback; for a user's error
     (HardmineError: a full disk, a bad file met mid-run) the message already says
@@ -215,7 +236,8 @@ def run(as_json: bool, **values) -> None:
         preflight(settings)
         from flows.mine_and_retrain import mine_and_retrain
         quiet_user_tracebacks()
-        start_embedded_server()
+        with warming(settings):
+            start_embedded_server()
         metrics = mine_and_retrain(**settings.as_params())
     click.echo(json.dumps(run_report(metrics, settings)) if as_json else metrics)
 

@@ -132,6 +132,37 @@ def test_mine_task_seconds_include_the_label_guard(tmp_path, monkeypatch):
     assert staged.seconds - scoring >= 1.0
 
 
+def test_warm_loads_everything_round_0_reads(tmp_path, monkeypatch):
+    """What `hardmine run` loads while the embedded server boots is what the stages read:
+    after warm(), round 0's mining (label guard on) and evaluation load nothing again."""
+    import miner
+    import model.data
+    import model.labelcheck
+    import model.robustness
+    from flows import tasks
+    from flows.tasks import evaluate_round
+    from model.cnn import build_model
+
+    reader = tmp_path / "reader.keras"
+    build_model("seed").save(reader)
+    s = make_settings({"run_dir": str(tmp_path / "run"), "reader_model": str(reader), **TINY})
+    for cached in (tasks._mnist_once, tasks._eval_set, tasks._model_once, tasks._reference_once,
+                   model.robustness._cached):
+        cached.cache_clear()
+    tasks.warm(s)
+
+    def loaded_again(*args, **kwargs):
+        raise AssertionError("a stage loaded what warm() should have loaded")
+
+    for where, name in ((model.data, "load_mnist"), (miner, "eval_set"), (model.labelcheck, "reference"),
+                        (model.robustness, "build")):
+        monkeypatch.setattr(where, name, loaded_again)
+    with disable_run_logger():
+        staged = mine_round.fn(s, 0, str(reader), plan_round.fn(s, 0), str(reader))
+        evaluated = evaluate_round.fn(s, 0, str(reader))
+    assert staged.generated > 0 and 0 <= evaluated.metrics["val_acc"] <= 1
+
+
 # ---------------------------------------------------------------- the flow
 
 def test_tiny_flow_writes_its_run_dir_and_artifacts(tmp_path, harness):
