@@ -119,3 +119,20 @@ def test_a_finished_run_of_the_same_settings_is_reused_under_another_arms_name(t
     assert next(r for r in experiment.planned(s) if r.arm.name == "misclassified").run_dir == finished
     baseline = next(r for r in experiment.planned(s) if r.arm.name == "mnist-only")
     assert baseline.run_dir.parent == tmp_path and not baseline.run_dir.name.endswith(h)  # other settings
+
+
+def test_the_reseeded_baseline_is_mnist_only_with_other_seeds_from_the_same_round_0_model(tmp_path):
+    s = experiment.parse_args(["--seeds", "0,1", "--work", str(tmp_path),
+                               "--arms", "mnist-only,misclassified,mnist-only-reseeded"])
+    runs = {(r.arm.name, r.seed): r for r in experiment.planned(s)}
+    base, again = runs["mnist-only", 1], runs["mnist-only-reseeded", 1]
+    assert again.params == {**base.params, "seed": 1 + again.arm.seed_shift} and again.arm.seed_shift > 0
+    assert again.run_dir != base.run_dir  # its own runs, not the baseline's reused
+    assert experiment.base_path(s, again.seed) == experiment.base_path(s, base.seed)  # the same start
+
+
+def test_cell_counts_per_arm_against_the_baseline():
+    scores = _scores(GOOD, {"random": (VARIANTS[2], 7, 0.85)})  # -5 points on every seed
+    scores = pd.concat([scores, scores.assign(model="shipped")], ignore_index=True)
+    lines = experiment.cell_count_table(scores)
+    assert lines[2:] == ["| random | 1 (1) | 1 (1) |", "| misclassified | 0 (0) | 0 (0) |"]
