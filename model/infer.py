@@ -45,14 +45,10 @@ def onednn_enabled() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
-def predictor(model) -> Predict:
-    """``model`` (a keras.Model: float32 (N, 28, 28, 1) pixels 0..255 -> (N, 10)) as a plain
-    function (N, 28, 28) uint8 -> (N, 10) float32, one compiled forward pass per call.
-
-    The batch is the caller's: miner.mining calls it once per fixed block of candidates.
-    The compiled function is kept on the model, so a model is traced once however many
-    predictors are made of it.
-    """
+def compiled(model):
+    """``model``'s forward pass as a compiled function of (n, 28, 28) uint8 pixels, returning what
+    the model returns (a tensor, or a list of them for a multi-output model). Traced once and kept
+    on the model, however many callers ask for it."""
     forward = getattr(model, "_hardmine_forward", None)
     if forward is None:
         import tensorflow as tf
@@ -64,6 +60,16 @@ def predictor(model) -> Predict:
             return model(x, training=False)
 
         model._hardmine_forward = forward
+    return forward
+
+
+def predictor(model) -> Predict:
+    """``model`` (a keras.Model: float32 (N, 28, 28, 1) pixels 0..255 -> (N, 10)) as a plain
+    function (N, 28, 28) uint8 -> (N, 10) float32, one compiled forward pass per call.
+
+    The batch is the caller's: miner.mining calls it once per fixed block of candidates.
+    """
+    forward = compiled(model)
 
     def predict(images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.uint8)

@@ -106,14 +106,18 @@ def embedder(reader):
 
 def embed(reader, images: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """(N, 28, 28) uint8 -> ((flat, penultimate) float32 features, (N, 10) probabilities)."""
-    from model.evaluate import PREDICT_BATCH, as_model_input
+    from model.evaluate import PREDICT_BATCH
+    from model.infer import compiled
 
     if len(images) == 0:
         model = embedder(reader)
         dims = [int(np.prod(o.shape[1:])) for o in model.outputs]
         return (np.zeros((0, dims[0]), np.float32), np.zeros((0, dims[1]), np.float32)), np.zeros((0, 10), np.float32)
-    flat, pen, probs = embedder(reader).predict(as_model_input(images), batch_size=PREDICT_BATCH, verbose=0)
-    return (np.asarray(flat, np.float32), np.asarray(pen, np.float32)), np.asarray(probs, np.float32)
+    forward = compiled(embedder(reader))  # blocks of PREDICT_BATCH, as model.evaluate.predict_proba
+    blocks = [[np.asarray(out, np.float32) for out in forward(np.ascontiguousarray(images[i:i + PREDICT_BATCH], np.uint8))]
+              for i in range(0, len(images), PREDICT_BATCH)]
+    flat, pen, probs = (np.concatenate(column) for column in zip(*blocks))
+    return (flat, pen), probs
 
 
 def reference_rows(labels: np.ndarray, per_class: int = PER_CLASS, seed: int = REFERENCE_SEED) -> np.ndarray:

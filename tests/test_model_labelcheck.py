@@ -115,6 +115,22 @@ def test_reader_trains_reproducibly_and_check_runs_on_it(tmp_path):
     assert empty.ambiguous.shape == (0,)
 
 
+def test_embed_gives_keras_predicts_features_in_blocks(monkeypatch):
+    """The reader's features and probabilities through the compiled forward pass, blockwise, are
+    those of Keras' predict of the same embedding model (a last partial block included)."""
+    import model.evaluate
+    from model.cnn import build_model
+    from model.labelcheck import embed, embedder
+    monkeypatch.setattr(model.evaluate, "PREDICT_BATCH", 64)  # 150 images: blocks of 64, 64, 22
+    reader = build_model("seed")
+    images = tiny_mnist(150).x_train
+    (flat, pen), probs = embed(reader, images)
+    want = embedder(reader).predict(images[..., None].astype(np.float32), batch_size=64, verbose=0)
+    for got, ref in zip((flat, pen, probs), want):
+        assert got.dtype == np.float32 and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)
+
+
 def test_label_guard_bench_keeps_the_sampled_pixels_losslessly(tmp_path):
     import importlib.util
     from pathlib import Path
