@@ -97,6 +97,12 @@ def templates(tmp_path_factory):
         append(bank, 5, seed=1, round=1)
     from model.cnn import build_model
     build_model("seed").save(root / "model.keras")
+    import keras
+    for name, shape, classes, pool in (("rgb.keras", (32, 32, 3), 10, keras.layers.Flatten),
+                                       ("five.keras", (28, 28, 1), 5, keras.layers.Flatten),
+                                       ("noflat.keras", (28, 28, 1), 10, keras.layers.GlobalAveragePooling2D)):
+        keras.Sequential([keras.Input(shape), pool(),  # a valid Keras model, not a digit CNN of model.cnn
+                          keras.layers.Dense(classes, activation="softmax")]).save(root / name)
     return root
 
 
@@ -131,6 +137,9 @@ FILES = {
     "empty.h5": lambda p: p.write_bytes(b""),
     "zip.keras": _zip_without_config,
     "model.keras": _copy("model.keras"),
+    "rgb.keras": _copy("rgb.keras"),    # (32, 32, 3) -> 10
+    "five.keras": _copy("five.keras"),  # (28, 28, 1) -> 5
+    "noflat.keras": _copy("noflat.keras"),  # (28, 28, 1) -> 10, no Flatten layer: no features to embed
     "trunc.keras": _truncated("model.keras"),
     "bank.h5": _copy_bank("bank.h5"),
     "trunc.h5": _truncated("bank.h5"),
