@@ -99,8 +99,8 @@ def start_embedded_server() -> None:
 @contextmanager
 def warming(settings: FlowSettings) -> Iterator[None]:
     """Fill the flow's caches (``flows.tasks.warm``) in a thread while the body runs: the
-    embedded server's boot is ~5 s of waiting on a child process, and round 0 would
-    spend ~8 s loading them after it. Joined when the body ends; if the body raises
+    embedded server's boot is ~5 s of waiting on a child process. Worth ~3 s of wall
+    (``hardmine run --rounds 0``, median of three, load ~2). Joined when the body ends; if the body raises
     (Ctrl-C, a server that does not start) the thread is left to die with the process."""
     import threading
     from flows import tasks

@@ -143,7 +143,7 @@ def _reference_once(path: str, mtime_ns: int, mnist: str | None, limit: int | No
 def warm(s: FlowSettings) -> None:
     """Fill this process's caches with what round 0 reads: MNIST, the validation suite, the
     synthetic evaluation set and, with the label guard's reader on disk, its real-digit reference
-    (~8 s on 2 cores, most of it the reference). ``hardmine run`` calls it in a thread while
+    (a few seconds on 2 cores). ``hardmine run`` calls it in a thread while
     Prefect's embedded server boots, so the stages find them loaded."""
     from model import robustness
     data = _mnist(s)
