@@ -114,7 +114,8 @@ def embed(reader, images: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarra
         dims = [int(np.prod(o.shape[1:])) for o in model.outputs]
         return (np.zeros((0, dims[0]), np.float32), np.zeros((0, dims[1]), np.float32)), np.zeros((0, 10), np.float32)
     forward = compiled(embedder(reader))  # blocks of PREDICT_BATCH, as model.evaluate.predict_proba
-    blocks = [[np.asarray(out, np.float32) for out in forward(np.ascontiguousarray(images[i:i + PREDICT_BATCH], np.uint8))]
+    images = np.ascontiguousarray(images, np.uint8)
+    blocks = [[np.asarray(out, np.float32) for out in forward(images[i:i + PREDICT_BATCH])]
               for i in range(0, len(images), PREDICT_BATCH)]
     flat, pen, probs = (np.concatenate(column) for column in zip(*blocks))
     return (flat, pen), probs
