@@ -30,19 +30,18 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 def predict_proba(model, images: np.ndarray) -> np.ndarray:
     """(N, 28, 28) uint8 -> (N, 10) float32 class probabilities. ``model``: keras.Model or a .keras path.
 
-    Blocks of PREDICT_BATCH through mining's compiled forward pass (``model.infer.predictor``):
+    Blocks of PREDICT_BATCH through mining's compiled forward pass (``model.infer.in_blocks``):
     the same bits as Keras' ``predict`` at that batch size, without its autotuned tf.data
     pipeline (whose teardown stalled training) or its per-batch overhead.
     """
     import keras
-    from model.infer import predictor
+    from model.infer import in_blocks
 
     if isinstance(model, (str, os.PathLike)):
         model = keras.saving.load_model(model)
     if len(images) == 0:
         return np.zeros((0, 10), np.float32)
-    predict = predictor(model)
-    return np.concatenate([predict(images[i:i + PREDICT_BATCH]) for i in range(0, len(images), PREDICT_BATCH)])
+    return in_blocks(model, images, PREDICT_BATCH)[0]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

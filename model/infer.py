@@ -63,6 +63,21 @@ def compiled(model):
     return forward
 
 
+def in_blocks(model, images: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Every output of ``model`` (one float32 array each) for (N, 28, 28) uint8 ``images``, ``batch``
+    images at a time through its compiled forward pass. A block's results depend on the block in
+    its last bit, so callers that share a batch size share the numbers."""
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if len(images) == 0:
+        return [np.zeros((0, *out.shape[1:]), np.float32) for out in model.outputs]
+    forward = compiled(model)
+    blocks = []
+    for i in range(0, len(images), batch):
+        out = forward(images[i:i + batch])  # a tensor, or a list of them for a multi-output model
+        blocks.append([np.asarray(o, np.float32) for o in (out if isinstance(out, (list, tuple)) else [out])])
+    return [np.concatenate(column) for column in zip(*blocks)]
+
+
 def predictor(model) -> Predict:
     """``model`` (a keras.Model: float32 (N, 28, 28, 1) pixels 0..255 -> (N, 10)) as a plain
     function (N, 28, 28) uint8 -> (N, 10) float32, one compiled forward pass per call.

@@ -107,17 +107,9 @@ def embedder(reader):
 def embed(reader, images: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """(N, 28, 28) uint8 -> ((flat, penultimate) float32 features, (N, 10) probabilities)."""
     from model.evaluate import PREDICT_BATCH
-    from model.infer import compiled
+    from model.infer import in_blocks
 
-    if len(images) == 0:
-        model = embedder(reader)
-        dims = [int(np.prod(o.shape[1:])) for o in model.outputs]
-        return (np.zeros((0, dims[0]), np.float32), np.zeros((0, dims[1]), np.float32)), np.zeros((0, 10), np.float32)
-    forward = compiled(embedder(reader))  # blocks of PREDICT_BATCH, as model.evaluate.predict_proba
-    images = np.ascontiguousarray(images, np.uint8)
-    blocks = [[np.asarray(out, np.float32) for out in forward(images[i:i + PREDICT_BATCH])]
-              for i in range(0, len(images), PREDICT_BATCH)]
-    flat, pen, probs = (np.concatenate(column) for column in zip(*blocks))
+    flat, pen, probs = in_blocks(embedder(reader), images, PREDICT_BATCH)  # as model.evaluate.predict_proba
     return (flat, pen), probs
 
 
