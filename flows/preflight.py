@@ -75,13 +75,10 @@ def preflight(settings: FlowSettings, when: datetime | None = None) -> FlowSetti
         load_model(s.init_model, f"{WHERE}: init_model")
     if s.label_guard:
         if s.reader.exists():
-            import keras
             from model.cnn import load_model
+            from model.labelcheck import READER_REMEDY, embedding_layer
             reader = load_model(str(s.reader), f"{WHERE}: reader_model")
-            # the label check compares a mined digit with MNIST in the features after the reader's Flatten
-            require(any(isinstance(layer, keras.layers.Flatten) for layer in reader.layers),
-                    f"{WHERE}: reader_model {s.reader} has no Flatten layer, so the label guard has no features "
-                    "to compare digits in; give a reader made by `python -m model.reader`, or --no-label-guard")
+            embedding_layer(reader, f"{WHERE}: reader_model {s.reader}", READER_REMEDY + ", or --no-label-guard")
         else:  # trained there at the start of the run
             _creatable_dir(s.reader.parent, f"reader_model {s.reader}: folder")
     from model.data import resolve

@@ -92,16 +92,29 @@ def decide(reader_p: np.ndarray, agree: np.ndarray, threshold: float,
     return (np.asarray(reader_p) < threshold) | (np.asarray(agree) < min_agreement)
 
 
+READER_REMEDY = "give a reader made by `python -m model.reader`"
+
+
+def embedding_layer(reader, where: str, remedy: str = READER_REMEDY):
+    """The Flatten layer (the last) whose output the label check compares digits in; ``where``
+    names the reader in the error when it has none."""
+    import keras
+
+    flat = [layer for layer in reader.layers if isinstance(layer, keras.layers.Flatten)]
+    require(len(flat) >= 1, f"{where} has no Flatten layer, so the label guard has no features to compare "
+            f"digits in; {remedy}")
+    return flat[-1]
+
+
 @functools.lru_cache(maxsize=2)  # one per reader: a new Model would be rebuilt and its predict retraced each round
 def embedder(reader):
     """A keras Model: raw (N, 28, 28, 1) pixels -> [flattened conv features, penultimate
     features, probabilities] of ``reader`` (a model.cnn preset with a Flatten layer)."""
     import keras
 
-    flat = [layer for layer in reader.layers if isinstance(layer, keras.layers.Flatten)]
-    require(len(flat) >= 1, f"label check: reader {reader.name} has no Flatten layer to embed with")
+    flat = embedding_layer(reader, f"label check: reader {reader.name}")
     head = reader.layers[-1]
-    return keras.Model(reader.inputs, [flat[-1].output, head.input, reader.output])
+    return keras.Model(reader.inputs, [flat.output, head.input, reader.output])
 
 
 def embed(reader, images: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
