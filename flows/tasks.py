@@ -115,6 +115,17 @@ def _eval_set(per_cell: int, jitter: tuple[float, ...]):
     return miner.eval_set(per_cell=per_cell, jitters=jitter)  # (7000, 28, 28) uint8 at the defaults
 
 
+def _synthetic(s: FlowSettings):
+    """The fixed synthetic evaluation set at the flow's settings, made once per process."""
+    return _eval_set(s.eval_per_cell, tuple(s.jitter))
+
+
+def _val_suite(s: FlowSettings):
+    """The real-digit suite of MNIST's validation split that every round is scored and guarded on."""
+    from model import robustness
+    return robustness.for_split(_mnist(s), "val", s.robust_per_variant)
+
+
 @functools.lru_cache(maxsize=2)  # the reader and the round's model
 def _model_once(path: str, mtime_ns: int, size: int):
     import keras
@@ -145,10 +156,8 @@ def warm(s: FlowSettings) -> None:
     synthetic evaluation set and, with the label guard's reader on disk, its real-digit reference
     (a few seconds on 2 cores). ``hardmine run`` calls it in a thread while
     Prefect's embedded server boots, so the stages find them loaded."""
-    from model import robustness
-    data = _mnist(s)
-    robustness.for_split(data, "val", s.robust_per_variant)
-    _eval_set(s.eval_per_cell, tuple(s.jitter))
+    _val_suite(s)  # MNIST with it
+    _synthetic(s)
     if s.label_guard and s.reader.exists():
         _reference(s, str(s.reader))
 
@@ -319,10 +328,7 @@ def evaluate_round(s: FlowSettings, k: int, model_path: str) -> Evaluated:
     from model.plots import score_pngs
     from model.train import history_path
     start = time.perf_counter()
-    data = _mnist(s)
-    suite = robustness.for_split(data, "val", s.robust_per_variant)
-    scores = evaluate(_model(model_path), data, synthetic=_eval_set(s.eval_per_cell, tuple(s.jitter)),
-                      suite=suite)
+    scores = evaluate(_model(model_path), _mnist(s), synthetic=_synthetic(s), suite=_val_suite(s))
     plots = RunDir(s.run_dir).plots
     score_pngs(scores, history_path(model_path), lambda name: plots / f"round-{k}-{name}.png")
     metrics = {name: scores[name] for name in ("val_acc", "mnist_test_acc", "synth_acc")}
