@@ -26,7 +26,8 @@ from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
 from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
-                            BALANCE, Balance, MixFraction, PEN_SCAN, PenScanned, PresetName)
+                            BALANCE, Balance, MixFraction, PEN_SCAN, PenScanned, PRECISION, Precision,
+                            PresetName)
 
 WHERE = "mine-and-retrain"
 
@@ -80,6 +81,7 @@ class FlowSettings(Settings):
         "started from + w x the fine-tune (WiSE-FT weight interpolation, model.interpolate); 1 = the "
         "fine-tune itself"))
     pen_scan: PenScanned = PEN_SCAN
+    precision: Precision = PRECISION
     realistic: bool = Field(False, description=(
         "mine MNIST-like synthetic digits: slant, pen pressure, 20x20 fit and centring, grain "
         "(miner realistic rendering)"))

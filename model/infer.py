@@ -6,11 +6,12 @@
 process (``flows.tasks.mine_round``) and on the Dask workers
 (``flows.cluster``, which load the round's model once per worker). What it
 does, each piece measured by ``bench/roofline.py`` on the project's 2-core AMD
-EPYC (Zen 3: AVX2 and FMA, no AVX-512, no bfloat16 or AMX instructions):
+EPYC (AVX-512 with bfloat16 dot products, no AMX; earlier figures in brackets from a Zen 3
+with AVX2 only):
 
 - **oneDNN's kernels** (``TF_ENABLE_ONEDNN_OPTS=1``, set by ``model/__init__``
-  before TensorFlow loads; TensorFlow leaves them off on this CPU): about 2x
-  the convolution throughput of TensorFlow's own Eigen kernels per CPU-second,
+  before TensorFlow loads; TensorFlow leaves them off on AMD CPUs): 1.44x (2x) the
+  convolution throughput of TensorFlow's own Eigen kernels per CPU-second,
   and a block's results no longer depend on the intra-op thread count (measured
   for blocks of 300 and 512 with 1 and 2 threads; TensorFlow's own kernels change
   the last bit with it), which helps keep mining bit-identical in this process
@@ -23,8 +24,9 @@ EPYC (Zen 3: AVX2 and FMA, no AVX-512, no bfloat16 or AMX instructions):
 - **a compiled inference function** (``tf.function`` with a fixed input signature
   calling ``model(x, training=False)``, uint8 pixels cast inside the graph): the
   same bits as ``predict_on_batch``, without Keras' per-call data-adapter work.
-- **not kept**: XLA ``jit_compile`` (slower than oneDNN here), bfloat16 (the CPU
-  has no bfloat16 arithmetic, so it is emulated), batches larger than mining's
+- **not kept**: XLA ``jit_compile`` (0.93x oneDNN here), bfloat16 (2.36x the float32
+  convolution roof on this CPU, 0.59x where it is emulated; but it changes which candidates
+  read as wrong, and every saved model is float32: ``model.precision``), batches larger than mining's
   block of 512 (no faster per image, and the block is what keeps a round's
   cases independent of where it is scored).
 """

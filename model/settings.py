@@ -52,6 +52,15 @@ PenScanned = Annotated[bool, Field(
     description="vary pen width and scan resolution of every training image, MNIST and bank alike, so "
                 "neither stands for a class (model.pipeline.PenScan)")]
 
+# float32: mixed bfloat16 (model.precision) fits a round 2.0x faster on this AVX-512 machine, but over 6
+# paired seeds (same round-0 models, bench/paired.py) the mining arm lost 0.33 points of suite mean with it,
+# scale0.6 -3.0 on every seed (MNIST-only: -0.12, scale0.6 -1.0), synthetic jitter >= 2 -0.4
+PRECISIONS = ("auto", "float32", "bfloat16")  # model.precision.POLICIES' keys and auto (tests/test_config.py)
+PRECISION = "float32"
+Precision = Annotated[Literal[PRECISIONS], Field(
+    description="arithmetic of training: bfloat16 (mixed, float32 weights), float32, or auto (bfloat16 "
+                "where the CPU computes it natively); saved models are float32")]
+
 # learning rates: Adam's initial rate (the preset's schedule still applies)
 LR_RANGE = {"gt": 0, "le": 1}
 MAX_EPOCHS = 1000  # the strong preset needs 50; more is a typo, not a plan
@@ -78,6 +87,7 @@ class TrainConfig(Settings):
     balance: Balance = BALANCE
     augment: bool = Field(True, description="random rotation 10 deg, zoom 0.1, shifts 0.1 (the notebook's settings)")
     pen_scan: PenScanned = PEN_SCAN
+    precision: Precision = PRECISION
     seed: int = Field(0, ge=0, lt=2**32, description="seed of weights, shuffling, dropout and augmentation")
     lr: float | None = Field(None, **LR_RANGE, description="initial learning rate; the preset's schedule still "
                              "applies; default: the preset's (seed, strong: 1e-3)")

@@ -27,6 +27,7 @@ import tensorflow as tf
 from miner.config import require
 from model.cnn import SCHEDULES, build_model, compile_model, get_preset, load_model
 from model.data import Mnist
+from model.precision import resolve, training_copy
 from model.pipeline import Augment, PenScan, bank_size, no_autotune, steps_per_epoch, train_dataset
 from model.settings import TrainConfig
 
@@ -56,6 +57,28 @@ class EpochBar(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self._open.__exit__(None, None, None)
+
+
+class SaveBest(keras.callbacks.Callback):
+    """Save ``target`` with the fitted model's weights after each epoch whose val_accuracy beats
+    every earlier one (Keras' ``ModelCheckpoint(save_best_only=True)``, except that what is saved
+    is ``target``: the float32 model a bfloat16 training copy was made from)."""
+
+    def __init__(self, target: keras.Model, path: Path) -> None:
+        super().__init__()
+        self.target, self.path, self.best = target, path, -np.inf
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        current = (logs or {}).get("val_accuracy", -np.inf)
+        if current > self.best:
+            self.best = current
+            if self.model is not self.target:
+                self.target.set_weights(self.model.get_weights())
+                # the optimiser's state too (float32 in both), so the file is what a float32 fit saves
+                self.target.optimizer.build(self.target.trainable_variables)
+                for mine, fitted in zip(self.target.optimizer.variables, self.model.optimizer.variables):
+                    mine.assign(fitted)
+            self.target.save(self.path)
 
 
 class LogProgress(keras.callbacks.Callback):
@@ -119,6 +142,9 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
     preset = get_preset(cfg.preset)
     epochs = preset.epochs if cfg.epochs is None else cfg.epochs
     model = _start_model(cfg, init_model)
+    fitted = training_copy(model, cfg.precision)  # ``model`` itself in float32
+    if fitted is not model:
+        compile_model(fitted, cfg.preset)
 
     mix = cfg.mix_fraction if bank_size(bank_path) else 0.0
     stream = train_dataset(data.x_train, data.y_train, bank_path if mix else None, batch_size=cfg.batch_size,
@@ -134,16 +160,16 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
         *callbacks,
         keras.callbacks.LearningRateScheduler(
             lambda epoch, _lr: schedule(lr0, preset.lr_decay, epoch, epochs)),
-        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max", save_best_only=True),
+        SaveBest(model, checkpoint),
         progress := LogProgress(emit, epochs),
     ]
     emit(f"training {cfg.preset} for {epochs} epoch(s) of {steps} steps x {cfg.batch_size} "
          f"on {len(data.y_train)} MNIST images, bank mix {mix:.2f}"
          f"{' from ' + str(bank_path) if mix else ''}, augment {'on' if cfg.augment else 'off'}, "
-         f"pen/scan {'on' if cfg.pen_scan else 'off'}, lr {lr0:.2e}, seed {cfg.seed}"
+         f"pen/scan {'on' if cfg.pen_scan else 'off'}, {resolve(cfg.precision)}, lr {lr0:.2e}, seed {cfg.seed}"
          f"{', from ' + str(init_model) if init_model else ''}")
     start = time.perf_counter()
-    fit = model.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val, callbacks=hooks,
+    fit = fitted.fit(stream, steps_per_epoch=steps, epochs=epochs, validation_data=val, callbacks=hooks,
                     verbose=0, shuffle=False)  # the pipeline shuffles
     seconds = time.perf_counter() - start
     os.replace(checkpoint, out)

@@ -1,9 +1,13 @@
-"""What pen/scan variation does to a trained model on real digits: the same
-experiment arm run with it off and on, model for model.
+"""One change, judged model for model: the same experiment arms run in two work directories
+that differ in one setting, each seed's last-round model against its twin.
 
     python bench/experiment.py --arms mnist-only,misclassified --set pen_scan=false --work runs/off
     python bench/experiment.py --arms mnist-only,misclassified --work runs/on
-    python bench/pen_scan.py --off runs/off --on runs/on --arm mnist-only
+    python bench/paired.py --off runs/off --on runs/on --arm mnist-only --change pen/scan
+
+    python bench/experiment.py --seeds 0,1,2,3,4,5 --arms mnist-only,misclassified --work runs/bf16
+    python bench/paired.py --off runs/screen --on runs/bf16 --arm misclassified --seeds 0,1,2,3,4,5 \\
+        --change "bfloat16 training"   # runs/screen: the same runs in float32; same round-0 models
 
 Both work directories hold ``<arm>-seed<S>-<tag>/models/round-<K>.eval<N>.json``
 (``hardmine evaluate --json`` of each run's last-round model, written by the
@@ -42,14 +46,15 @@ def last_round(work: Path, arm: str, seed: int) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--off", type=Path, required=True, help="experiment work directory, pen/scan off")
-    p.add_argument("--on", type=Path, required=True, help="experiment work directory, pen/scan on")
+    p.add_argument("--off", type=Path, required=True, help="experiment work directory without the change")
+    p.add_argument("--on", type=Path, required=True, help="experiment work directory with the change")
     p.add_argument("--arm", default="mnist-only")
+    p.add_argument("--change", default="pen/scan", help="what the two directories differ in, for the heading")
     p.add_argument("--seeds", default="0,1,2")
     a = p.parse_args(argv)
     seeds = [int(x) for x in a.seeds.split(",")]
     pairs = [(scores(last_round(a.off, a.arm, s)), scores(last_round(a.on, a.arm, s))) for s in seeds]
-    print(f"{a.arm} arm, last round's model, pen/scan on minus off, points (seeds {seeds} -> mean):")
+    print(f"{a.arm} arm, last round's model, {a.change} on minus off, points (seeds {seeds} -> mean):")
     for name in SHOWN:
         d = [100 * (on[name] - off[name]) for off, on in pairs]
         print(f"  {name:22s}" + " ".join(f"{x:+7.2f}" for x in d) + f"  -> {np.mean(d):+.2f}")
