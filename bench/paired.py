@@ -5,7 +5,8 @@ that differ in one setting, each seed's last-round model against its twin.
     python bench/experiment.py --arms mnist-only,misclassified --work runs/on
     python bench/paired.py --off runs/off --on runs/on --arm mnist-only --change pen/scan
 
-    python bench/experiment.py --seeds 0,1,2,3,4,5 --arms mnist-only,misclassified --work runs/bf16
+    python bench/experiment.py --seeds 0,1,2,3,4,5 --arms mnist-only,misclassified --set precision=auto \
+        --work runs/bf16   # with runs/screen's base-seed*.keras and reader.keras linked in first
     python bench/paired.py --off runs/screen --on runs/bf16 --arm misclassified --seeds 0,1,2,3,4,5 \\
         --change "bfloat16 training"   # runs/screen: the same runs in float32; same round-0 models
 

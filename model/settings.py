@@ -52,7 +52,7 @@ PenScanned = Annotated[bool, Field(
     description="vary pen width and scan resolution of every training image, MNIST and bank alike, so "
                 "neither stands for a class (model.pipeline.PenScan)")]
 
-# float32: mixed bfloat16 (model.precision) fits a round 2.0x faster on this AVX-512 machine, but over 6
+# float32: mixed bfloat16 (model.precision) fits a round 1.58x faster on this AVX-512 machine, but over 6
 # paired seeds (same round-0 models, bench/paired.py) the mining arm lost 0.33 points of suite mean with it,
 # scale0.6 -3.0 on every seed (MNIST-only: -0.12, scale0.6 -1.0), synthetic jitter >= 2 -0.4
 PRECISIONS = ("auto", "float32", "bfloat16")  # model.precision.POLICIES' keys and auto (tests/test_config.py)
