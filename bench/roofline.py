@@ -52,9 +52,10 @@ FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def cpu() -> tuple[str, list[str]]:
+    from model.precision import cpu_flags
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    flags = cpu_flags()
     return name, [f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS]
 
 

@@ -32,15 +32,19 @@ NATIVE_FLAGS = ("avx512_bf16", "amx_bf16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # precision -> Keras dtype policy
 
 
-@lru_cache(maxsize=1)
-def native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU computes bfloat16 natively (False where /proc/cpuinfo is not readable)."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where /proc/cpuinfo is not readable)."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in NATIVE_FLAGS)
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+
+
+@lru_cache(maxsize=1)
+def native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bfloat16 natively (False where /proc/cpuinfo is not readable)."""
+    return not cpu_flags(cpuinfo).isdisjoint(NATIVE_FLAGS)
 
 
 def resolve(precision: str) -> str:
