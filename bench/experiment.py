@@ -21,6 +21,8 @@ what reaches the training batches:
     unbalanced       misclassified, bank draws as the bank holds them, not balanced over
                      classes (only with --arms)
     mix-0.05         misclassified with half the default bank share of each batch (only with --arms)
+    balance-cap-2    misclassified with balanced draws that repeat no case more than twice per pass of
+                     the bank (only with --arms)
 
 ``--set name=value`` changes a ``hardmine run`` option in every arm (a candidate
 default, screened before it becomes one).
@@ -107,6 +109,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("realistic", {"realistic": True}),
     Arm("unbalanced", {"balance": False}),
     Arm("mix-0.05", {"mix_fraction": 0.05}),
+    Arm("balance-cap-2", {"balance_cap": 2.0}),  # balanced draws, no case drawn more than twice a pass
     Arm("strict-reader", {"reader_threshold": 0.9}),
     Arm("jitter-0-3", {"jitter": (0.0, 0.5, 1.0, 2.0, 3.0)}),
     Arm("strict-40k", {"reader_threshold": 0.9, "synthetic_per_round": 40_000}),  # the stricter guard, twice the pool

@@ -26,7 +26,7 @@ from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
 from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
-                            BALANCE, Balance, MixFraction, PEN_SCAN, PenScanned, PRECISION, Precision,
+                            BALANCE, BALANCE_CAP, Balance, BalanceCap, MixFraction, PEN_SCAN, PenScanned, PRECISION, Precision,
                             PresetName)
 
 WHERE = "mine-and-retrain"
@@ -73,6 +73,7 @@ class FlowSettings(Settings):
         f"jitter radii in pixels, comma-separated, each in [0, {MAX_JITTER}]"))
     mix_fraction: MixFraction = MIX_FRACTION
     balance: Balance = BALANCE
+    balance_cap: BalanceCap = BALANCE_CAP
     round_lr: float | None = Field(None, **LR_RANGE, description=(
         "initial learning rate of the retraining rounds (k >= 1); default: the preset's. Lower keeps more "
         "of what the model knew"))

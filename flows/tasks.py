@@ -177,7 +177,8 @@ def train_round(s: FlowSettings, k: int) -> Trained:
         return Trained(str(rd.model(0)), float("nan"), 0.0, time.perf_counter() - start)
     cfg = TrainConfig(
         epochs=s.epochs_per_round, preset=s.preset, seed=training_seed(s.seed, k),
-        mix_fraction=s.mix_fraction if k >= 1 else 0.0, balance=s.balance, pen_scan=s.pen_scan,
+        mix_fraction=s.mix_fraction if k >= 1 else 0.0, balance=s.balance, balance_cap=s.balance_cap,
+        pen_scan=s.pen_scan,
         precision=s.precision, lr=s.round_lr if k >= 1 else None,
     )
     result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,

@@ -34,7 +34,7 @@ import keras
 
 from miner.config import require
 from miner.settings import checked_value
-from model.settings import BALANCE, MIX_FRACTION, MixFraction, Threads
+from model.settings import BALANCE, BALANCE_CAP, MIX_FRACTION, MixFraction, Threads
 
 READ_ROWS = 1024  # rows per stream_batches() call: fewer Python round trips, little memory (0.8 MB)
 
@@ -93,13 +93,15 @@ def bank_size(path: str | os.PathLike | None) -> int:
         return sum(n for status, n in bank.status_counts().items() if status in TRAINABLE)
 
 
-def bank_passes(path: str | os.PathLike, seed: int, balance: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def bank_passes(path: str | os.PathLike, seed: int, balance: bool,
+                balance_cap: float = BALANCE_CAP) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless passes over the bank, each reshuffled and re-read as the bank is *now*."""
     from store import stream_batches
 
     for epoch in itertools.count():
         empty = True
-        for x, y in stream_batches(path, READ_ROWS, seed=seed, epoch=epoch, balance=balance):
+        for x, y in stream_batches(path, READ_ROWS, seed=seed, epoch=epoch, balance=balance,
+                                   balance_cap=balance_cap):
             empty = False
             yield x, y
         if empty:  # emptied under us (or filtered to nothing): end instead of spinning
@@ -138,10 +140,11 @@ def mnist_batches(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tf.data.Da
         lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def bank_batches(path: str | os.PathLike, k: int, seed: int, balance: bool) -> tf.data.Dataset:
+def bank_batches(path: str | os.PathLike, k: int, seed: int, balance: bool,
+                 balance_cap: float = BALANCE_CAP) -> tf.data.Dataset:
     """Endless batches of ``k`` bank cases, streamed by a Python generator over ``store``."""
     return tf.data.Dataset.from_generator(
-        lambda: fixed_batches(bank_passes(path, seed, balance), k),
+        lambda: fixed_batches(bank_passes(path, seed, balance, balance_cap), k),
         output_signature=(tf.TensorSpec((k, 28, 28), tf.uint8), tf.TensorSpec((k,), tf.uint8)))
 
 
@@ -232,13 +235,14 @@ def no_autotune(ds: tf.data.Dataset, threads: Threads | None = None) -> tf.data.
 
 def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | None = None, *,
                   batch_size: int = 128, mix: float = MIX_FRACTION, balance: bool = BALANCE,
+                  balance_cap: float = BALANCE_CAP,
                   augment: Augment | None = None, pen_scan: PenScan | None = None,
                   seed: int = 0, threads: Threads | None = None) -> tf.data.Dataset:
     """The endless training stream: batches of float32 (batch_size, 28, 28, 1) and uint8 labels."""
     mix = checked_value(MixFraction, mix, "train_dataset", "mix")
     k = int(round(mix * batch_size)) if bank_size(bank_path) else 0
     if k:
-        ds = mix_batches(mnist_batches(x, y, batch_size - k, seed), bank_batches(bank_path, k, seed, balance))
+        ds = mix_batches(mnist_batches(x, y, batch_size - k, seed), bank_batches(bank_path, k, seed, balance, balance_cap))
     else:
         ds = mnist_batches(x, y, batch_size, seed)
     ds = augment_batches(to_model_input(ds), augment, seed)

@@ -44,6 +44,14 @@ BALANCE = True
 Balance = Annotated[bool, Field(
     description="draw the bank's share of each batch evenly over the true classes")]
 
+# 0 (no limit): balanced draws of a skewed bank repeat a rare class's few cases many times (one run:
+# 7 kept 7s of 692, each drawn ~10 times per pass of the bank, ~80 times an epoch at mix 0.1); a limit trades evenness
+# for fewer repeats of the same few digits
+BALANCE_CAP = 0.0
+BalanceCap = Annotated[float, Field(
+    ge=0, le=1000, description="with balance, the most times one case is drawn per pass of the bank "
+    "(a rarer class then gets less than its even share); 0 = no limit")]
+
 # on: in the issue-10 screen (seed 0, 2 rounds x 1 epoch from a 3-epoch model) MNIST-only training with it
 # scored +2.4 points on the real-digit suite (thick5 +23, lowres8 +2.9, scale0.6 -6.4), MNIST test +0.16;
 # 3 seeds in docs/results.md
@@ -85,6 +93,7 @@ class TrainConfig(Settings):
     batch_size: int = Field(128, ge=2, le=MAX_BATCH, description="images per training step")  # the notebook's 128
     mix_fraction: MixFraction = MIX_FRACTION  # ignored without a bank
     balance: Balance = BALANCE
+    balance_cap: BalanceCap = BALANCE_CAP
     augment: bool = Field(True, description="random rotation 10 deg, zoom 0.1, shifts 0.1 (the notebook's settings)")
     pen_scan: PenScanned = PEN_SCAN
     precision: Precision = PRECISION

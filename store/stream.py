@@ -46,13 +46,14 @@ FILTERS = {
 
 
 def stream_batches(path, batch_size: int, seed: int = 0, epoch: int = 0, rounds=None, labels=None, jitter=None,
-                   balance: bool = False, config: StreamConfig | None = None, **overrides
+                   balance: bool = False, balance_cap: float = 0.0, config: StreamConfig | None = None, **overrides
                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (x (b, 28, 28) uint8, y (b,) uint8 effective labels) over every trainable
     case passing the filters (``rounds``/``labels``: lists, ``labels`` matching the
     effective label, ``jitter``: (low, high) inclusive) once, shuffled; the last
     batch may be smaller. ``balance`` resamples so each present class contributes
-    the same expected count, keeping the pass length."""
+    the same expected count, keeping the pass length; ``balance_cap`` > 0 limits a case's
+    expected draws per pass to it (a rarer class then gets less than its share)."""
     cfg = checked_replace(config or StreamConfig(), overrides)
     if int(batch_size) < 1:
         raise HardmineError(f"stream_batches: batch_size must be >= 1, got {batch_size}")
@@ -78,12 +79,13 @@ def stream_batches(path, batch_size: int, seed: int = 0, epoch: int = 0, rounds=
                 keep &= test(y if column == "true" else f[column][a:z], want, round_of)
             return np.flatnonzero(keep), y
 
-        repeat = _balance_rates(blocks, passing) if balance else None
+        repeat = _balance_rates(blocks, passing, balance_cap) if balance else None
         yield from _shuffled(blocks, passing, snap, repeat, rng, int(batch_size), cfg)
 
 
-def _balance_rates(blocks, passing) -> np.ndarray:
-    """(10,) expected repeats per true class so every present class gets total/present cases."""
+def _balance_rates(blocks, passing, cap: float = 0.0) -> np.ndarray:
+    """(10,) expected repeats per true class so every present class gets total/present cases,
+    none above ``cap`` (0: no limit)."""
     counts = np.zeros(N_CLASSES, np.int64)
     for s, a, z in blocks:
         rows, y = passing(s, a, z)
@@ -91,7 +93,7 @@ def _balance_rates(blocks, passing) -> np.ndarray:
     present = counts > 0
     rate = np.zeros(N_CLASSES)
     rate[present] = counts.sum() / present.sum() / counts[present]
-    return rate
+    return np.minimum(rate, cap) if cap > 0 else rate
 
 
 class _Buffer:

@@ -76,6 +76,10 @@ def test_balance_equalises_classes_and_keeps_the_pass_length(tmp_path):
     assert abs(len(y) - 1000) < 60 and np.all(np.abs(counts[:3] - 1000 / 3) < 60), counts
     _, y = _pass(path, balance=False)
     assert list(np.bincount(y)) == [600, 300, 100]
+    _, y = _pass(path, balance=True, balance_cap=2, seed=3)
+    counts = np.bincount(y, minlength=3)
+    # the rare class is held to 2 draws a case (200, exactly: an integer rate), the others stay even
+    assert counts[2] == 200 and np.all(np.abs(counts[:2] - 1000 / 3) < 60), counts
 
 
 def test_each_call_sees_cases_appended_since_the_last(bank):
