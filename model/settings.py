@@ -44,9 +44,9 @@ BALANCE = True
 Balance = Annotated[bool, Field(
     description="draw the bank's share of each batch evenly over the true classes")]
 
-# 0 (no limit): balanced draws of a skewed bank repeat a rare class's few cases many times (one run:
-# 7 kept 7s of 692, each drawn ~10 times per pass of the bank, ~80 times an epoch at mix 0.1); a limit trades evenness
-# for fewer repeats of the same few digits
+# 0 (no limit): balanced draws of a skewed bank repeat a rare class's few cases many times (one
+# run: 7 kept 7s of 692, each drawn ~10 times per pass of the bank, ~80 times an epoch at mix 0.1);
+# a limit trades evenness for fewer repeats of the same few digits
 BALANCE_CAP = 0.0
 BalanceCap = Annotated[float, Field(
     ge=0, le=1000, description="with balance, the most times one case is drawn per pass of the bank "
