@@ -35,16 +35,9 @@ class _Finalizers:  # the part of pytest's ``request`` the table's file makers u
 def main(source: Path) -> None:
     sys.path[:0] = [str(HERE / "tests"), str(HERE)]
     import test_bad_inputs as table
-    from bankdata import append
-    from model.cnn import build_model
-    from store import Bank
 
     root = Path(tempfile.mkdtemp(prefix="bad-inputs-"))
-    templates = root / "templates"
-    templates.mkdir()
-    with Bank.open(str(templates / "bank.h5"), "a") as bank:
-        append(bank, 5, seed=1, round=1)
-    build_model("seed").save(templates / "model.keras")
+    templates = table.make_templates(root / "templates")
     rows = []
     for i, (name, case) in enumerate(table.CASES.items()):
         d = root / f"case-{i}"

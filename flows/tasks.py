@@ -192,7 +192,9 @@ def _interpolate(start: Path, tuned: Path, weight: float) -> None:
     """Replace the fine-tune at ``tuned`` by ``(1 - weight) * start + weight * tuned``, atomically."""
     import keras
     from model.interpolate import interpolate
-    mixed = interpolate(keras.models.load_model(start), keras.models.load_model(tuned), weight)
+    # compile=False: the mix is saved without optimiser state, so the two optimisers need not be read
+    mixed = interpolate(keras.models.load_model(start, compile=False), keras.models.load_model(tuned, compile=False),
+                        weight)
     tmp = tuned.with_name(tuned.stem + ".tmp.keras")
     mixed.save(tmp)
     tmp.replace(tuned)

@@ -91,8 +91,13 @@ def _truncated(source: str):
 
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory):
-    """Files that are costly to make, made once: a small bank and an untrained model."""
-    root = tmp_path_factory.mktemp("templates")
+    return make_templates(tmp_path_factory.mktemp("templates"))
+
+
+def make_templates(root: Path) -> Path:
+    """Files that are costly to make, made once into ``root``: a small bank, an untrained model
+    and valid Keras models that are not digit CNNs (pytest's fixture and bench/bad_inputs.py)."""
+    root.mkdir(parents=True, exist_ok=True)
     with Bank.open(str(root / "bank.h5"), "a") as bank:
         append(bank, 5, seed=1, round=1)
     from model.cnn import build_model
