@@ -5,10 +5,12 @@ that differ in one setting, each seed's last-round model against its twin.
     python bench/experiment.py --arms mnist-only,misclassified --work runs/on
     python bench/paired.py --off runs/off --on runs/on --arm mnist-only --change pen/scan
 
-    python bench/experiment.py --seeds 0,1,2,3,4,5 --arms mnist-only,misclassified --set precision=auto \
+    python bench/experiment.py --seeds 0,1,2,3,4,5 --arms mnist-only,misclassified --set precision=auto \\
         --work runs/bf16   # with runs/screen's base-seed*.keras and reader.keras linked in first
     python bench/paired.py --off runs/screen --on runs/bf16 --arm misclassified --seeds 0,1,2,3,4,5 \\
         --change "bfloat16 training"   # runs/screen: the same runs in float32; same round-0 models
+    python bench/paired.py --off runs/screen --on runs/screen --arm misclassified --on-arm balance-cap-2 \\
+        --seeds 0,1,2,3,4,5 --change "balance cap 2"   # two arms of one experiment
 
 Both work directories hold ``<arm>-seed<S>-<tag>/models/round-<K>.eval<N>.json``
 (``hardmine evaluate --json`` of each run's last-round model, written by the
@@ -50,12 +52,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--off", type=Path, required=True, help="experiment work directory without the change")
     p.add_argument("--on", type=Path, required=True, help="experiment work directory with the change")
     p.add_argument("--arm", default="mnist-only")
+    p.add_argument("--on-arm", default=None, help="the arm read in --on (default: --arm): two arms of one "
+                   "experiment, same round-0 models, compared with --off and --on the same directory")
     p.add_argument("--change", default="pen/scan", help="what the two directories differ in, for the heading")
     p.add_argument("--seeds", default="0,1,2")
     a = p.parse_args(argv)
     seeds = [int(x) for x in a.seeds.split(",")]
-    pairs = [(scores(last_round(a.off, a.arm, s)), scores(last_round(a.on, a.arm, s))) for s in seeds]
-    print(f"{a.arm} arm, last round's model, {a.change} on minus off, points (seeds {seeds} -> mean):")
+    on_arm = a.on_arm or a.arm
+    pairs = [(scores(last_round(a.off, a.arm, s)), scores(last_round(a.on, on_arm, s))) for s in seeds]
+    arms = a.arm if on_arm == a.arm else f"{on_arm} against {a.arm}"
+    print(f"{arms} arm, last round's model, {a.change} on minus off, points (seeds {seeds} -> mean):")
     for name in SHOWN:
         d = [100 * (on[name] - off[name]) for off, on in pairs]
         print(f"  {name:22s}" + " ".join(f"{x:+7.2f}" for x in d) + f"  -> {np.mean(d):+.2f}")
