@@ -25,6 +25,7 @@ from miner.select import STRATEGIES
 from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
+from model.guard import Tolerances
 from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
                             BALANCE, BALANCE_CAP, Balance, BalanceCap, MixFraction, PEN_SCAN, PenScanned, PRECISION, Precision,
                             PresetName)
@@ -97,12 +98,12 @@ class FlowSettings(Settings):
         "strategy=margin: store cases whose true-class probability is below this"))
     budget_floor: float = Field(0.2, **UNIT, description=(
         "share of the budget split evenly over cells so none starves"))
-    promote_tolerance: float = Field(0.002, **UNIT, description=(
+    promote_tolerance: float = Field(Tolerances.val, **UNIT, description=(
         "promotion guard: a round becomes current only if its MNIST val accuracy is not lower than the "
         "current model's by more than this"))
-    promote_suite_tolerance: float = Field(0.005, **UNIT, description=(
+    promote_suite_tolerance: float = Field(Tolerances.suite_mean, **UNIT, description=(
         "promotion guard: ... nor its real-digit robustness suite mean (val split) by more than this"))
-    promote_class_tolerance: float = Field(0.01, **UNIT, description=(
+    promote_class_tolerance: float = Field(Tolerances.suite_class, **UNIT, description=(
         "promotion guard: ... nor any class of the robustness suite (val split) by more than this"))
     # 3,000 of the 6,000 validation digits: 39,000 predictions a round (about 10 s on 2 idle
     # cores), ~3,900 digits per class pooled over variants for the per-class check
@@ -149,7 +150,6 @@ class FlowSettings(Settings):
 
     @property
     def tolerances(self):
-        from model.guard import Tolerances
         return Tolerances(val=self.promote_tolerance, suite_mean=self.promote_suite_tolerance,
                           suite_class=self.promote_class_tolerance)
 
