@@ -62,7 +62,7 @@ def test_the_flow_and_train_share_their_common_defaults():
     from flows.settings import FlowSettings
     from model.settings import TrainConfig
     flow, train = FlowSettings(), TrainConfig()
-    for name in ("mix_fraction", "balance", "pen_scan", "preset", "seed"):
+    for name in ("mix_fraction", "balance", "balance_cap", "pen_scan", "precision", "preset", "seed"):
         assert getattr(flow, name) == getattr(train, name), name
     assert FlowSettings.model_fields["mix_fraction"].metadata == TrainConfig.model_fields["mix_fraction"].metadata
 

@@ -307,3 +307,28 @@ def test_mining_progress_logs_at_most_every_few_seconds_with_its_counts():
     assert lines == [
         f"round 2: mining, {512 * i} candidates drawn, {500 * i} scored, {40 * i} hard cases found (cap 4000), "
         f"miss rate 10.0%, {512 / step:.0f} candidates/s" for i in (2, 4)]
+
+
+# ---------------------------------------------------------------- a round's training settings
+
+def test_a_retraining_round_trains_with_the_flows_shared_settings(tmp_path, monkeypatch):
+    """What a user sets on the flow (mix, balance and its cap, pen/scan, precision) is what
+    the round's training uses; round 0 trains on MNIST alone."""
+    import model.train
+    from flows import tasks
+    from flows.settings import FlowSettings
+
+    seen = []
+    monkeypatch.setattr(model.train, "train", lambda cfg, *a, **kw: seen.append((cfg, kw)) or
+                        {"train_acc": 0.5, "bank_mix": cfg.mix_fraction})
+    monkeypatch.setattr(tasks, "_mnist", lambda s: None)
+    s = FlowSettings(run_dir=str(tmp_path / "run"), mix_fraction=0.2, balance=True, balance_cap=1.5,
+                     pen_scan=False, precision="bfloat16", seed=7)
+    RunDir(s.run_dir).make()
+    for k in (0, 1):
+        tasks.train_round.fn(s, k)
+    (first, first_kw), (later, later_kw) = seen
+    assert first.mix_fraction == 0.0 and first_kw["bank_path"] is None
+    assert (later.mix_fraction, later.balance, later.balance_cap, later.pen_scan, later.precision) == \
+        (0.2, True, 1.5, False, "bfloat16")
+    assert later_kw["bank_path"] == str(s.bank) and later.seed != first.seed
