@@ -242,7 +242,8 @@ def train_dataset(x: np.ndarray, y: np.ndarray, bank_path: str | os.PathLike | N
     mix = checked_value(MixFraction, mix, "train_dataset", "mix")
     k = int(round(mix * batch_size)) if bank_size(bank_path) else 0
     if k:
-        ds = mix_batches(mnist_batches(x, y, batch_size - k, seed), bank_batches(bank_path, k, seed, balance, balance_cap))
+        ds = mix_batches(mnist_batches(x, y, batch_size - k, seed),
+                         bank_batches(bank_path, k, seed, balance, balance_cap))
     else:
         ds = mnist_batches(x, y, batch_size, seed)
     ds = augment_batches(to_model_input(ds), augment, seed)

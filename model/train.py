@@ -148,7 +148,8 @@ def train(cfg: TrainConfig, data: Mnist, out_path: str | os.PathLike, bank_path:
 
     mix = cfg.mix_fraction if bank_size(bank_path) else 0.0
     stream = train_dataset(data.x_train, data.y_train, bank_path if mix else None, batch_size=cfg.batch_size,
-                           mix=mix, balance=cfg.balance, balance_cap=cfg.balance_cap, augment=Augment() if cfg.augment else None,
+                           mix=mix, balance=cfg.balance, balance_cap=cfg.balance_cap,
+                           augment=Augment() if cfg.augment else None,
                            pen_scan=PenScan() if cfg.pen_scan else None, seed=cfg.seed)
     steps = steps_per_epoch(len(data.y_train), cfg.batch_size)
     val = _validation(data.x_val, data.y_val)
