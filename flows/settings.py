@@ -25,10 +25,9 @@ from miner.select import STRATEGIES
 from miner.config import HardmineError, require
 from miner.generator import EVAL_JITTERS, EVAL_PER_CELL
 from miner.settings import Floats, Settings
-from model.guard import Tolerances
 from model.settings import (EPOCH_RANGE, LR_RANGE, MAX_PER_CELL, MIX_FRACTION,
                             BALANCE, BALANCE_CAP, Balance, BalanceCap, MixFraction, PEN_SCAN, PenScanned,
-                            PRECISION, Precision, PresetName)
+                            PRECISION, Precision, PresetName, Tolerances)
 
 WHERE = "mine-and-retrain"
 

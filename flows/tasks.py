@@ -178,8 +178,7 @@ def train_round(s: FlowSettings, k: int) -> Trained:
     cfg = TrainConfig(
         epochs=s.epochs_per_round, preset=s.preset, seed=training_seed(s.seed, k),
         mix_fraction=s.mix_fraction if k >= 1 else 0.0, balance=s.balance, balance_cap=s.balance_cap,
-        pen_scan=s.pen_scan,
-        precision=s.precision, lr=s.round_lr if k >= 1 else None,
+        pen_scan=s.pen_scan, precision=s.precision, lr=s.round_lr if k >= 1 else None,
     )
     result = train(cfg, _mnist(s), str(rd.model(k)), bank_path=str(s.bank) if k >= 1 else None,
                    init_model=str(rd.current) if k >= 1 else None)  # an empty or missing bank: MNIST only

@@ -17,23 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from model.robustness import N_CLASSES
+from model.settings import Tolerances  # its defaults live with the other settings
 
 SUITE_PREFIX = "rob_val"  # metrics.csv columns of the validation-side suite
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How much a round's model may lose against the current one, in accuracy (0..1)."""
-
-    val: float = 0.002          # MNIST validation accuracy
-    suite_mean: float = 0.005   # the suite's mean over variants
-    # each class of the suite, pooled over variants. 0.03: one more epoch of plain MNIST training
-    # moves the worst of the ten classes by 0.8-2.3 points (5.4 on one seed of six), so 0.01
-    # refused 5 of 6 such rounds and the loop shipped early, weaker models; over 6 seeds
-    # (docs/results/screen-guard3 against screen-cap) the defaults' shipped models scored 0.9568
-    # on the suite at 0.03 against 0.9380 at 0.01, and 0.03 refused 1 round of 24 (-3.5 and -5.4
-    # points on two classes)
-    suite_class: float = 0.03
 
 
 @dataclass(frozen=True)
