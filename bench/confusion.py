@@ -22,7 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from model.robustness import SUITE, transform
+from flows.cli import QUIET_TENSORFLOW
+
+os.environ.update({k: os.environ.get(k, v) for k, v in QUIET_TENSORFLOW.items()})  # before TensorFlow loads, as in hardmine's commands
+
+from miner.config import HardmineError  # noqa: E402
+from model.cnn import check_model_file, load_model  # noqa: E402
+from model.infer import predictor  # noqa: E402
+from model.data import load_mnist  # noqa: E402
+from model.robustness import N_CLASSES, SUITE, transform  # noqa: E402
+
+WHERE = "bench/confusion.py"
 
 
 def arm_of(path: Path) -> str:
@@ -34,39 +44,38 @@ def arm_of(path: Path) -> str:
     return path.parent.name
 
 
-def main(argv: list[str] | None = None) -> None:
-    names = [v.name for v in SUITE]
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("models", nargs="+", type=Path, help="model files (.keras)")
-    p.add_argument("--variant", default="scale0.6", choices=names, help="a variant of model/suite.toml")
-    p.add_argument("--label", type=int, default=2, choices=range(10), metavar="0..9", help="the class")
-    p.add_argument("--mnist", type=Path, default=os.environ.get("HARDMINE_MNIST"), required="HARDMINE_MNIST" not in os.environ,
-                   help="mnist.npz (x_test, y_test); default $HARDMINE_MNIST")
-    a = p.parse_args(argv)
-    missing = [str(m) for m in [*a.models, Path(a.mnist)] if not m.is_file()]
-    if missing:
-        print(f"error: no file {missing[0]}, give existing .keras models and mnist.npz", file=sys.stderr)
-        raise SystemExit(2)
+def confusion(a: argparse.Namespace) -> None:
+    for path in a.models:  # every model file checked before MNIST loads and any model is read
+        check_model_file(path, WHERE)
+    data = load_mnist(a.mnist)  # explicit path > $HARDMINE_MNIST > Keras' download
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-    from model.infer import predictor
-
-    with np.load(a.mnist) as d:
-        x, y = d["x_test"], d["y_test"]
-    index = names.index(a.variant)
-    images = transform(x[y == a.label], SUITE[index], index)  # (n, 28, 28) uint8
-    pooled: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(10, np.int64))
+    index = [v.name for v in SUITE].index(a.variant)
+    images = transform(data.x_test[data.y_test == a.label], SUITE[index], index)  # (n, 28, 28) uint8
+    pooled: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(N_CLASSES, np.int64))
     print(f"{a.variant}, class {a.label}: {len(images)} test digits")
     for path in a.models:
-        pred = predictor(keras.models.load_model(path, compile=False))(images).argmax(1)
-        counts = np.bincount(pred, minlength=10)
+        pred = predictor(load_model(path, WHERE))(images).argmax(1)
+        counts = np.bincount(pred, minlength=N_CLASSES)
         pooled[arm_of(path)] += counts
         top = ", ".join(f"{k}: {counts[k]}" for k in np.argsort(-counts)[:3] if counts[k])
         print(f"  {path}: accuracy {counts[a.label] / counts.sum():.3f}; read as {top}")
     for arm, counts in pooled.items():
         shares = " ".join(f"{k}:{c / counts.sum():.3f}" for k, c in enumerate(counts))
         print(f"{arm:>16} pooled  {shares}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+", type=Path, help="model files (.keras)")
+    p.add_argument("--variant", default="scale0.6", choices=[v.name for v in SUITE],
+                   help="a variant of model/suite.toml")
+    p.add_argument("--label", type=int, default=2, choices=range(N_CLASSES), metavar="0..9", help="the class")
+    p.add_argument("--mnist", default=None, help="MNIST path (default: $HARDMINE_MNIST, else Keras' download)")
+    try:
+        confusion(p.parse_args(argv))
+    except HardmineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
